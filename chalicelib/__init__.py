@@ -1,0 +1,1 @@
+"""tglake: Telegram updates captured into a queryable data lake."""

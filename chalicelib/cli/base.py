@@ -1,0 +1,39 @@
+"""The ``tglake`` command group and what every command shares."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from chalicelib.config import Settings
+from chalicelib.errors import TglakeError
+
+
+class Group(click.Group):
+    """A group whose project errors end as one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TglakeError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log each unit of work to stderr.")
+def main(verbose: bool) -> None:
+    """tglake: Telegram group messages in a data lake you can query with SQL."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("chalicelib").setLevel(
+        logging.INFO if verbose else logging.WARNING
+    )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, as a one-line error when they are wrong."""
+    return Settings.from_env()

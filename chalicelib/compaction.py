@@ -1,0 +1,278 @@
+"""Compaction: one day of raw updates into one deduplicated, typed Parquet file.
+
+The rules:
+
+- Every raw object of the day is listed (paginated) and read by a bounded pool of
+  threads sharing one client.
+- An update that carries a message (``message``, ``edited_message``, ``channel_post``,
+  ``edited_channel_post``) becomes a row; any other update stays in the raw layer and
+  is counted as ``other``. An object that is not JSON or not an update is skipped,
+  counted and logged with its key; the rest of the day is still compacted.
+- One row per ``(chat_id, message_id)``. The winner is the latest ``edit_date``, then
+  an edit over the original, then the higher ``update_id``, then the raw key, so an
+  edit replaces the text and a redelivery counts once.
+- Rows are written sorted by ``(date, chat_id, message_id)`` with the one explicit
+  schema in ``schema.py``, so a re-run gives the same file.
+- Memory holds the dedup index (keys and versions). Rows are spilled to a temporary
+  Arrow file as they are read and taken from it in row groups.
+- The file has a fixed name and replaces the old one in one write; any other file
+  in the day's folder is removed only after that, so a crash never leaves a day with
+  zero or two files.
+- A day with no raw objects writes nothing. A day whose objects hold no message
+  loses its stale file.
+- A lease in the enriched store keeps two compactions of a day apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from chalicelib import layout
+from chalicelib.config import Settings
+from chalicelib.errors import ObjectNotFound, TglakeError
+from chalicelib.storage import Store
+from chalicelib.updates import decode, inspect, message_row, version
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 2000
+ROW_GROUP = 50_000
+LEASE_SECONDS = 15 * 60
+
+
+# (chat_id, message_id) -> (version, spill row, date, chat_id, message_id)
+Index = dict[tuple[int, int], tuple[Any, ...]]
+
+
+class DayLocked(TglakeError):
+    """Another compaction of the same day holds its lease."""
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What compacting one day did."""
+
+    day: date
+    objects: int = 0
+    rows: int = 0
+    skipped: int = 0
+    other: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    key: str | None = None
+
+    def summary(self) -> str:
+        return (
+            f"{self.day} objects={self.objects} rows={self.rows} "
+            f"skipped={self.skipped} other={self.other} "
+            f"duplicates={self.duplicates} bytes={self.bytes} "
+            f"seconds={self.seconds:.2f}"
+        )
+
+
+class Compactor:
+    """Compacts days from a raw store into an enriched store."""
+
+    def __init__(self, settings: Settings, raw: Store, enriched: Store) -> None:
+        self.settings = settings
+        self.raw = raw
+        self.enriched = enriched
+
+    def compact_day(
+        self, day: date, *, progress: Callable[[int], None] | None = None
+    ) -> DayResult:
+        """Compact one day under its lease; raises DayLocked if it is held."""
+        started = time.perf_counter()
+        with self.lease(day):
+            result = self._compact(day, progress)
+        result = replace(result, seconds=time.perf_counter() - started)
+        if result.objects:
+            log.info("compacted day=%s", result.summary())
+        else:
+            log.info("compacted day=%s empty, nothing written", day)
+        return result
+
+    def raw_keys(self, day: date) -> list[str]:
+        """Every raw object key of a day, in a stable order."""
+        keys = [item.key for item in self.raw.list(layout.day_prefix(day))]
+        return sorted(key for key in keys if key.endswith(layout.RAW_SUFFIX))
+
+    def _compact(self, day: date, progress: Callable[[int], None] | None) -> DayResult:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from chalicelib.schema import SCHEMA
+
+        keys = self.raw_keys(day)
+        if not keys:
+            return DayResult(day)
+        with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
+            spill_path = Path(folder) / "rows.arrow"
+            index: Index = {}
+            counts = {"rows": 0, "skipped": 0, "other": 0}
+            with (
+                pa.OSFile(str(spill_path), "wb") as sink,
+                pa.ipc.new_file(sink, SCHEMA) as spill,
+            ):
+                for chunk in self._read(keys, progress):
+                    rows = self._rows(chunk, counts, index)
+                    if rows:
+                        spill.write_batch(
+                            pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
+                        )
+            if not index:
+                self._remove_stale(day, keep=None)
+                return DayResult(day, len(keys), 0, counts["skipped"], counts["other"])
+            order = sorted(index.values(), key=lambda entry: entry[2:])
+            winners = pa.array([entry[1] for entry in order], pa.int64())
+            out_path = Path(folder) / layout.ENRICHED_FILE
+            with pa.memory_map(str(spill_path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+                with pq.ParquetWriter(
+                    str(out_path), SCHEMA, compression="zstd", version="2.6"
+                ) as writer:
+                    for start in range(0, len(winners), ROW_GROUP):
+                        part = winners[start : start + ROW_GROUP]
+                        writer.write_table(table.take(part), row_group_size=ROW_GROUP)
+                del table
+            key = layout.enriched_key(day)
+            self.enriched.upload_file(key, out_path)
+            size = out_path.stat().st_size
+        self._remove_stale(day, keep=key)
+        return DayResult(
+            day,
+            objects=len(keys),
+            rows=len(index),
+            skipped=counts["skipped"],
+            other=counts["other"],
+            duplicates=counts["rows"] - len(index),
+            bytes=size,
+            key=key,
+        )
+
+    def _read(
+        self, keys: list[str], progress: Callable[[int], None] | None
+    ) -> Iterator[list[tuple[str, bytes]]]:
+        with ThreadPoolExecutor(max_workers=self.settings.read_threads) as pool:
+            for start in range(0, len(keys), READ_CHUNK):
+                chunk = keys[start : start + READ_CHUNK]
+                yield list(zip(chunk, pool.map(self._get, chunk), strict=False))
+                if progress:
+                    progress(len(chunk))
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self.raw.get(key)
+        except ObjectNotFound:
+            # Erased or purged between listing and reading: nothing to keep.
+            return b""
+
+    def _rows(
+        self,
+        chunk: list[tuple[str, bytes]],
+        counts: dict[str, int],
+        index: Index,
+    ) -> list[dict[str, Any]]:
+        zone = self.settings.zone
+        rows = []
+        for key, body in chunk:
+            update = decode(body)
+            row = message_row(update, zone)
+            if row is None:
+                if inspect(update) is None:
+                    counts["skipped"] += 1
+                    log.warning("skipped raw object key=%s reason=not_an_update", key)
+                else:
+                    counts["other"] += 1
+                continue
+            message = (row["chat_id"], row["message_id"])
+            current = version(row, key)
+            known = index.get(message)
+            if known is None or current > known[0]:
+                index[message] = (current, counts["rows"], row["date"] or 0, *message)
+            rows.append(row)
+            counts["rows"] += 1
+        return rows
+
+    def _remove_stale(self, day: date, *, keep: str | None) -> None:
+        prefix = layout.day_prefix(day)
+        stale = [item.key for item in self.enriched.list(prefix) if item.key != keep]
+        if stale:
+            self.enriched.delete(stale)
+            log.info("removed stale enriched files day=%s count=%d", day, len(stale))
+
+    def lease(self, day: date) -> _Lease:
+        """The lease of one day, as a context manager."""
+        return _Lease(self.enriched, day)
+
+
+class _Lease:
+    """An object created only if absent; one that outlived its Lambda is taken over."""
+
+    def __init__(self, store: Store, day: date) -> None:
+        self.store = store
+        self.key = layout.lock_key(day)
+        self.day = day
+
+    def __enter__(self) -> _Lease:
+        expires = time.time() + LEASE_SECONDS
+        body = json.dumps({"owner": uuid.uuid4().hex, "expires": expires}).encode()
+        if self.store.put_if_absent(self.key, body):
+            return self
+        if not self._is_expired():
+            raise DayLocked(f"day {self.day} is being compacted by another run")
+        self.store.delete([self.key])
+        if not self.store.put_if_absent(self.key, body):
+            raise DayLocked(f"day {self.day} is being compacted by another run")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.delete([self.key])
+
+    def _is_expired(self) -> bool:
+        try:
+            held = json.loads(self.store.get(self.key))
+            return float(held["expires"]) < time.time()
+        except ObjectNotFound:
+            return True
+        except (ValueError, KeyError, TypeError):
+            return True
+
+
+def mark_dirty(enriched: Store, day: date) -> None:
+    """Note that a day needs compacting again (idempotent: one marker per day)."""
+    enriched.put(layout.dirty_key(day), b"")
+
+
+def dirty_days(enriched: Store) -> list[date]:
+    """The days marked dirty, oldest first."""
+    days = []
+    for item in enriched.list(layout.DIRTY_PREFIX):
+        try:
+            days.append(date.fromisoformat(item.key[len(layout.DIRTY_PREFIX) :]))
+        except ValueError:
+            log.warning("ignored malformed dirty marker key=%s", item.key)
+    return sorted(days)
+
+
+def is_late(day: date, settings: Settings, now: datetime | None = None) -> bool:
+    """Whether an object for ``day`` arrives after the day may have been compacted."""
+    now = now or datetime.now(UTC)
+    return day < now.astimezone(settings.zone).date()
+
+
+def yesterday(settings: Settings, now: datetime | None = None) -> date:
+    """Yesterday in the lake's time zone."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(settings.zone).date() - timedelta(days=1)

@@ -1,0 +1,187 @@
+"""Ingestion: one update's bytes into the raw layer, and the webhook's answers.
+
+The rules that keep Telegram's retries working for us:
+
+- 2xx only after the bytes are durably stored; a storage failure answers 503 with
+  ``Retry-After``, so Telegram delivers the update again.
+- An update we do not keep (another chat, no chat at all under an allowlist) is
+  answered 200: an error would make Telegram retry it for a day and hold back that
+  chat's later updates.
+- A body that is not an update but comes from an authenticated sender is kept under
+  the quarantine prefix and answered 200.
+- The key is derived from the bytes, so a redelivery overwrites itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chalicelib import layout
+from chalicelib.config import Settings
+from chalicelib.errors import ObjectNotFound, StorageError
+from chalicelib.secrets import SecretSource
+from chalicelib.storage import Store
+from chalicelib.updates import UpdateInfo, decode, file_day, inspect
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+RETRY_AFTER_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one update."""
+
+    outcome: str
+    key: str | None = None
+    info: UpdateInfo | None = None
+
+    @property
+    def is_stored(self) -> bool:
+        return self.outcome in ("stored", "quarantined")
+
+
+class Ingestor:
+    """Files updates in the raw layer; the webhook and ``tglake poll`` share it."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._migrated: set[int] = set()
+        self._lock = threading.Lock()
+
+    def ingest(self, body: bytes, *, arrived: datetime | None = None) -> Outcome:
+        """Store one update's exact bytes, or say why it was not kept."""
+        arrived = arrived or datetime.now(UTC)
+        info = inspect(decode(body))
+        if info is None:
+            day = arrived.astimezone(self.settings.zone).date()
+            key = layout.quarantine_key(day, self.settings.bot_id, body)
+            self.store.put(key, body)
+            return Outcome("quarantined", key)
+        if not self.is_allowed(info):
+            return Outcome("ignored", info=info)
+        day = file_day(info, self.settings.zone, arrived)
+        key = layout.raw_key(day, self.settings.bot_id, info.update_id, body)
+        self.store.put(key, body)
+        return Outcome("stored", key, info)
+
+    def is_allowed(self, info: UpdateInfo) -> bool:
+        """Whether the allowlist (and the migrations it has seen) admits the chat."""
+        allowlist = self.settings.chat_ids
+        if not allowlist:
+            return True
+        if info.chat_id is None:
+            return False
+        if info.chat_id in allowlist or self._is_migrated(info.chat_id):
+            if info.migrate_to_chat_id is not None:
+                self._remember_migration(info.chat_id, info.migrate_to_chat_id)
+            return True
+        source = info.migrate_from_chat_id
+        # A new supergroup's first message can arrive before the old group's
+        # service message has been stored, and on another warm Lambda.
+        if source is not None and (source in allowlist or self._is_migrated(source)):
+            self._remember_migration(source, info.chat_id)
+            return True
+        return False
+
+    def _is_migrated(self, chat_id: int) -> bool:
+        with self._lock:
+            if chat_id in self._migrated:
+                return True
+        try:
+            self.store.get(layout.allowed_chat_key(chat_id))
+        except ObjectNotFound:
+            return False
+        with self._lock:
+            self._migrated.add(chat_id)
+        return True
+
+    def _remember_migration(self, old: int, new: int) -> None:
+        with self._lock:
+            if new in self._migrated or new in self.settings.chat_ids:
+                return
+        record = {"chat_id": new, "migrated_from_chat_id": old}
+        self.store.put(layout.allowed_chat_key(new), json.dumps(record).encode())
+        with self._lock:
+            self._migrated.add(new)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer, shaped by app.py into a Chalice response."""
+
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Webhook:
+    """Checks a webhook request, ingests it, and chooses Telegram's answer."""
+
+    def __init__(self, ingestor: Ingestor, secrets: SecretSource) -> None:
+        self.ingestor = ingestor
+        self.secrets = secrets
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Answer one ``POST /webhook``."""
+        size = len(body)
+        limit = self.ingestor.settings.max_body_bytes
+        try:
+            if not self._is_authentic(headers):
+                log.warning("webhook outcome=unauthorized bytes=%d", size)
+                return Reply(401, {"ok": False, "error": "missing or wrong secret"})
+            if size > limit:
+                log.warning("webhook outcome=too_large bytes=%d limit=%d", size, limit)
+                return Reply(413, {"ok": False, "error": f"body over {limit} bytes"})
+            result = self.ingestor.ingest(body)
+        except StorageError as error:
+            log.error("webhook outcome=storage_error bytes=%d error=%s", size, error)
+            return Reply(
+                503,
+                {"ok": False, "error": "storage unavailable, retry later"},
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        info = result.info
+        log.info(
+            "webhook update_id=%s chat_id=%s kind=%s key=%s bytes=%d outcome=%s",
+            info.update_id if info else None,
+            info.chat_id if info else None,
+            info.kind if info else None,
+            result.key,
+            size,
+            result.outcome,
+        )
+        return Reply(200, {"ok": True, "outcome": result.outcome})
+
+    def _is_authentic(self, headers: Mapping[str, str]) -> bool:
+        if not self.secrets.enabled:
+            return True
+        given = header(headers, SECRET_HEADER)
+        if given is None:
+            return False
+        given_bytes = given.encode("utf-8", "replace")
+        matches = [
+            hmac.compare_digest(given_bytes, secret.encode())
+            for secret in self.secrets.secrets()
+        ]
+        return any(matches)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, whatever the case of its name."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None

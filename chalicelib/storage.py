@@ -1,0 +1,311 @@
+"""Where the layers live: a local folder or an S3 prefix, behind one small interface.
+
+``open_store("s3://bucket/prefix")`` gives an S3 store, any other value a folder. boto3
+is imported only when an S3 store makes its first call, so the webhook's cold start
+pays for it only when it is really needed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from chalicelib.errors import ObjectNotFound, StorageError
+
+S3_SCHEME = "s3://"
+DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One listed object."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+class Store(Protocol):
+    """What tglake needs of a place to keep objects."""
+
+    location: str
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[StoredObject]: ...
+
+    def delete(self, keys: Iterable[str]) -> None: ...
+
+    def upload_file(self, key: str, path: Path) -> None: ...
+
+    def download_file(self, key: str, path: Path) -> None: ...
+
+
+def open_store(location: str, *, client: Any = None) -> Store:
+    """The store for a ``s3://bucket/prefix`` value or a folder path."""
+    if location.startswith(S3_SCHEME):
+        bucket, _, prefix = location[len(S3_SCHEME) :].partition("/")
+        if not bucket:
+            raise StorageError("no bucket named", location=location)
+        return S3Store(bucket, prefix, client=client)
+    return LocalStore(Path(location))
+
+
+class LocalStore:
+    """Objects as files below a folder; writes are atomic and flushed to disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError("key leaves the store", location=self.location, key=key)
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+            _fsync_folder(path.parent)
+        except OSError as error:
+            raise StorageError(
+                f"cannot write: {error.strerror}", location=self.location, key=key
+            ) from error
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as error:
+            raise StorageError(
+                f"cannot write: {error.strerror}", location=self.location, key=key
+            ) from error
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return True
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(
+                "no such key", location=self.location, key=key
+            ) from None
+        except OSError as error:
+            raise StorageError(
+                f"cannot read: {error.strerror}", location=self.location, key=key
+            ) from error
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        folder, _, _start = prefix.rpartition("/")
+        base = self._path(folder) if folder else self.root
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                stat = path.stat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                yield StoredObject(key, stat.st_size, modified)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except OSError as error:
+                raise StorageError(
+                    f"cannot delete: {error.strerror}",
+                    location=self.location,
+                    key=key,
+                ) from error
+
+    def upload_file(self, key: str, path: Path) -> None:
+        self.put(key, path.read_bytes())
+
+    def download_file(self, key: str, path: Path) -> None:
+        path.write_bytes(self.get(key))
+
+
+class S3Store:
+    """Objects under a prefix of an S3 bucket."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.location = f"{S3_SCHEME}{bucket}/{self.prefix}".rstrip("/")
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """One boto3 client, made on first use and shared by threads."""
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": 5},
+                    max_pool_connections=32,
+                    connect_timeout=5,
+                    read_timeout=20,
+                )
+                self._client = boto3.client("s3", config=config)
+            return self._client
+
+    def _error(self, verb: str, key: str | None, error: Exception) -> StorageError:
+        code = _error_code(error)
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return ObjectNotFound("no such key", location=self.location, key=key)
+        return StorageError(f"cannot {verb}: {code}", location=self.location, key=key)
+
+    def put(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        except (BotoCoreError, ClientError) as error:
+            raise self._error("write", key, error) from error
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*"
+            )
+        except ClientError as error:
+            if _error_code(error) in ("PreconditionFailed", "412"):
+                return False
+            raise self._error("write", key, error) from error
+        except BotoCoreError as error:
+            raise self._error("write", key, error) from error
+        return True
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            return reply["Body"].read()
+        except (BotoCoreError, ClientError) as error:
+            raise self._error("read", key, error) from error
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except (BotoCoreError, ClientError) as error:
+            translated = self._error("read", key, error)
+            if isinstance(translated, ObjectNotFound):
+                return False
+            raise translated from error
+        return True
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(
+                        item["Key"][len(self.prefix) :],
+                        item["Size"],
+                        item["LastModified"],
+                    )
+        except (BotoCoreError, ClientError) as error:
+            raise self._error("list", prefix, error) from error
+
+    def delete(self, keys: Iterable[str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                self._delete_batch(batch, BotoCoreError, ClientError)
+                batch = []
+        if batch:
+            self._delete_batch(batch, BotoCoreError, ClientError)
+
+    def _delete_batch(self, keys: list[str], *errors: type[Exception]) -> None:
+        objects = [{"Key": self.prefix + key} for key in keys]
+        try:
+            reply = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+        except errors as error:
+            raise self._error("delete", keys[0], error) from error
+        failed = reply.get("Errors", [])
+        if failed:
+            first = failed[0]
+            raise StorageError(
+                f"cannot delete {len(failed)} objects: {first.get('Code')}",
+                location=self.location,
+                key=first.get("Key", "")[len(self.prefix) :],
+            )
+
+    def upload_file(self, key: str, path: Path) -> None:
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.upload_file(str(path), self.bucket, self.prefix + key)
+        except (BotoCoreError, ClientError, S3UploadFailedError) as error:
+            raise self._error("write", key, error) from error
+
+    def download_file(self, key: str, path: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.download_file(self.bucket, self.prefix + key, str(path))
+        except (BotoCoreError, ClientError) as error:
+            raise self._error("read", key, error) from error
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else type(error).__name__
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

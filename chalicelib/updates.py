@@ -1,0 +1,240 @@
+"""Reading Telegram updates: what kind each is, which chat and day it belongs to, and
+the enriched row a message becomes.
+
+Everything here takes arbitrary JSON values and never raises on odd input: real
+traffic has missing keys, explicit nulls, a chat without ``type``, ids of 0 and dates
+of 0. Only the standard library is used, so the webhook can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+EDIT_KINDS = ("edited_message", "edited_channel_post")
+
+# Checked in order: a video note or an animation also carries other media keys.
+CONTENT_KEYS = (
+    "text",
+    "animation",
+    "photo",
+    "video",
+    "video_note",
+    "voice",
+    "audio",
+    "document",
+    "sticker",
+    "story",
+    "dice",
+    "poll",
+    "venue",
+    "location",
+    "contact",
+    "game",
+    "invoice",
+    "paid_media",
+    "giveaway",
+)
+SERVICE_KEYS = (
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "message_auto_delete_timer_changed",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "general_forum_topic_hidden",
+    "general_forum_topic_unhidden",
+    "video_chat_scheduled",
+    "video_chat_started",
+    "video_chat_ended",
+    "video_chat_participants_invited",
+    "write_access_allowed",
+    "users_shared",
+    "chat_shared",
+    "boost_added",
+    "chat_background_set",
+    "successful_payment",
+    "proximity_alert_triggered",
+)
+FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
+
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    """The facts about an update that routing and storage need."""
+
+    update_id: int | None
+    kind: str
+    chat_id: int | None
+    timestamp: int | None
+    migrate_to_chat_id: int | None = None
+    migrate_from_chat_id: int | None = None
+
+
+def decode(body: bytes) -> Any:
+    """The JSON value of a body, or None when it is not UTF-8 JSON."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def inspect(update: Any) -> UpdateInfo | None:
+    """Describe an update, or None when the value is not a Telegram update."""
+    if not isinstance(update, dict):
+        return None
+    update_id = as_int(update.get("update_id"))
+    if update_id is None:
+        return None
+    kind, payload = _payload(update)
+    message = payload if kind in MESSAGE_KINDS else {}
+    return UpdateInfo(
+        update_id=update_id,
+        kind=kind,
+        chat_id=_chat_id(payload),
+        timestamp=as_timestamp(payload.get("date")),
+        migrate_to_chat_id=as_int(message.get("migrate_to_chat_id")),
+        migrate_from_chat_id=as_int(message.get("migrate_from_chat_id")),
+    )
+
+
+def file_day(info: UpdateInfo, zone: ZoneInfo, arrived: datetime) -> date:
+    """The partition day of an update: its message's own date, else its arrival."""
+    if info.timestamp is not None:
+        return datetime.fromtimestamp(info.timestamp, zone).date()
+    return arrived.astimezone(zone).date()
+
+
+def as_int(value: Any) -> int | None:
+    """An integer, or None for anything else (booleans included)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def as_timestamp(value: Any) -> int | None:
+    """A plausible Unix time in seconds, or None (Telegram sends 0 for unknown)."""
+    number = as_int(value)
+    if number is None or number <= 0 or number >= 1 << 35:
+        return None
+    return number
+
+
+def message_row(update: Any, zone: ZoneInfo) -> dict[str, Any] | None:
+    """The enriched row of an update that carries a message, or None."""
+    info = inspect(update)
+    if info is None or info.kind not in MESSAGE_KINDS:
+        return None
+    message = update[info.kind]
+    message_id = as_int(message.get("message_id"))
+    if message_id is None or info.chat_id is None:
+        return None
+    sender = _dict(message.get("from"))
+    chat = _dict(message.get("chat"))
+    reply = _dict(message.get("reply_to_message"))
+    content_type, service_type = _content_type(message)
+    stamp = info.timestamp
+    local = datetime.fromtimestamp(stamp, zone) if stamp is not None else None
+    new_members = message.get("new_chat_members")
+    return {
+        "message_id": message_id,
+        "user_id": as_int(sender.get("id")),
+        "user_is_bot": _bool(sender.get("is_bot")),
+        "user_first_name": _str(sender.get("first_name")),
+        "chat_id": info.chat_id,
+        "chat_type": _str(chat.get("type")),
+        "text": _str(message.get("text")),
+        "date": as_int(message.get("date")),
+        "update_id": info.update_id,
+        "update_kind": info.kind,
+        "sent_at": datetime.fromtimestamp(stamp, UTC) if stamp else None,
+        "edit_date": as_timestamp(message.get("edit_date")),
+        "content_type": content_type,
+        "service_type": service_type,
+        "caption": _str(message.get("caption")),
+        "user_last_name": _str(sender.get("last_name")),
+        "user_username": _str(sender.get("username")),
+        "chat_title": _str(chat.get("title")),
+        "sender_chat_id": as_int(_dict(message.get("sender_chat")).get("id")),
+        "message_thread_id": as_int(message.get("message_thread_id")),
+        "reply_to_message_id": as_int(reply.get("message_id")),
+        "reply_to_user_id": as_int(_dict(reply.get("from")).get("id")),
+        "is_forwarded": any(message.get(key) is not None for key in FORWARD_KEYS),
+        "new_member_count": len(new_members) if isinstance(new_members, list) else 0,
+        "left_member_id": as_int(_dict(message.get("left_chat_member")).get("id")),
+        "migrate_to_chat_id": info.migrate_to_chat_id,
+        "migrate_from_chat_id": info.migrate_from_chat_id,
+        "local_date": local.date() if local else None,
+        "local_hour": local.hour if local else None,
+        "local_weekday": local.isoweekday() if local else None,
+    }
+
+
+def version(row: dict[str, Any], key: str) -> tuple[int, int, int, str]:
+    """Which of several rows about one message wins: the latest edit, then the edit
+    over the original, then the higher ``update_id``, then the raw key."""
+    return (
+        row["edit_date"] or 0,
+        1 if row["update_kind"] in EDIT_KINDS else 0,
+        row["update_id"],
+        key,
+    )
+
+
+def _payload(update: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    for key, value in update.items():
+        if key != "update_id" and isinstance(value, dict):
+            return key, value
+    others = [key for key in update if key != "update_id"]
+    return (others[0] if others else "empty"), {}
+
+
+def _chat_id(payload: dict[str, Any]) -> int | None:
+    chat = payload.get("chat")
+    if not isinstance(chat, dict):
+        # A callback query names its chat only through the message it came from.
+        chat = _dict(_dict(payload.get("message")).get("chat"))
+    return as_int(chat.get("id"))
+
+
+def _content_type(message: dict[str, Any]) -> tuple[str, str | None]:
+    for key in CONTENT_KEYS:
+        if message.get(key) is not None:
+            return key, None
+    for key in SERVICE_KEYS:
+        if message.get(key) is not None and message.get(key) is not False:
+            return "service", key
+    return "other", None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON may escape a lone surrogate, which no Parquet string can hold.
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
