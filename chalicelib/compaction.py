@@ -18,15 +18,22 @@ The rules:
 - The file has a fixed name and replaces the old one in one write; any other file
   in the day's folder is removed only after that, so a crash never leaves a day with
   zero or two files.
-- A day with no raw objects writes nothing. A day whose objects hold no message
-  loses its stale file.
-- A lease in the enriched store keeps two compactions of a day apart.
+- A day with no raw objects writes nothing and keeps any file it has (an empty
+  listing is more often a wrong ``TGLAKE_RAW`` than an erased day). A day whose
+  objects hold no message loses its stale file.
+- A lease in the enriched store keeps two compactions of a day apart. A lease whose
+  run died is taken over after ``LEASE_SECONDS`` by exactly one later run.
+- Late data: a dirty marker per late raw object (``mark_dirty``); the hourly job
+  compacts each marked day once and then deletes the markers it saw, so an object
+  that lands during that compaction keeps its marker for the next hour, and a crash
+  leaves every marker in place.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import time
 import uuid
@@ -48,6 +55,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 2000
 ROW_GROUP = 50_000
 LEASE_SECONDS = 15 * 60
+OWNER_PATTERN = re.compile(r"[0-9a-f]{1,64}")
 
 
 # (chat_id, message_id) -> (version, spill row, date, chat_id, message_id)
@@ -163,7 +171,7 @@ class Compactor:
 
     def _read(
         self, keys: list[str], progress: Callable[[int], None] | None
-    ) -> Iterator[list[tuple[str, bytes]]]:
+    ) -> Iterator[list[tuple[str, bytes | None]]]:
         with ThreadPoolExecutor(max_workers=self.settings.read_threads) as pool:
             for start in range(0, len(keys), READ_CHUNK):
                 chunk = keys[start : start + READ_CHUNK]
@@ -171,22 +179,26 @@ class Compactor:
                 if progress:
                     progress(len(chunk))
 
-    def _get(self, key: str) -> bytes:
+    def _get(self, key: str) -> bytes | None:
         try:
             return self.raw.get(key)
         except ObjectNotFound:
             # Erased or purged between listing and reading: nothing to keep.
-            return b""
+            return None
 
     def _rows(
         self,
-        chunk: list[tuple[str, bytes]],
+        chunk: list[tuple[str, bytes | None]],
         counts: dict[str, int],
         index: Index,
     ) -> list[dict[str, Any]]:
         zone = self.settings.zone
         rows = []
         for key, body in chunk:
+            if body is None:
+                counts["skipped"] += 1
+                log.warning("skipped raw object key=%s reason=vanished", key)
+                continue
             update = decode(body)
             row = message_row(update, zone)
             if row is None:
@@ -218,52 +230,98 @@ class Compactor:
 
 
 class _Lease:
-    """An object created only if absent; one that outlived its Lambda is taken over."""
+    """An object created only if absent; one that outlived its run is taken over."""
 
     def __init__(self, store: Store, day: date) -> None:
         self.store = store
-        self.key = layout.lock_key(day)
         self.day = day
+        self.key = layout.lock_key(day)
+        self.owner = uuid.uuid4().hex
+        self.takeover: str | None = None
 
     def __enter__(self) -> _Lease:
-        expires = time.time() + LEASE_SECONDS
-        body = json.dumps({"owner": uuid.uuid4().hex, "expires": expires}).encode()
+        body = json.dumps(
+            {"owner": self.owner, "expires": time.time() + LEASE_SECONDS}
+        ).encode()
         if self.store.put_if_absent(self.key, body):
             return self
-        if not self._is_expired():
+        held = self._held()
+        if held is None:
+            # Released between our two calls: one more plain attempt.
+            if self.store.put_if_absent(self.key, body):
+                return self
             raise DayLocked(f"day {self.day} is being compacted by another run")
-        self.store.delete([self.key])
-        if not self.store.put_if_absent(self.key, body):
+        owner, expires = held
+        if expires > time.time():
             raise DayLocked(f"day {self.day} is being compacted by another run")
+        # Deleting and recreating an expired lease lets two runs both win; a
+        # marker named after the dead owner can be created by one run only.
+        takeover = layout.takeover_key(self.day, owner)
+        if not self.store.put_if_absent(takeover, body):
+            # A taker that died before writing its lease must not block forever.
+            if _expiry(self.store, takeover) < time.time():
+                self.store.delete([takeover])
+            raise DayLocked(f"day {self.day}: another run is taking over its lease")
+        self.takeover = takeover
+        self.store.put(self.key, body)
+        log.warning("took over expired lease day=%s", self.day)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.store.delete([self.key])
+        held = self._held()
+        if held is not None and held[0] == self.owner:
+            self.store.delete([self.key])
+        if self.takeover:
+            self.store.delete([self.takeover])
 
-    def _is_expired(self) -> bool:
+    def _held(self) -> tuple[str, float] | None:
+        """The current owner and expiry; an unreadable lease counts as expired."""
         try:
-            held = json.loads(self.store.get(self.key))
-            return float(held["expires"]) < time.time()
+            body = self.store.get(self.key)
         except ObjectNotFound:
-            return True
+            return None
+        try:
+            held = json.loads(body)
+            owner, expires = held["owner"], float(held["expires"])
         except (ValueError, KeyError, TypeError):
-            return True
+            return layout.digest(body), 0.0
+        if not isinstance(owner, str) or not OWNER_PATTERN.fullmatch(owner):
+            return layout.digest(body), 0.0
+        return owner, expires
 
 
-def mark_dirty(enriched: Store, day: date) -> None:
-    """Note that a day needs compacting again (idempotent: one marker per day)."""
-    enriched.put(layout.dirty_key(day), b"")
+def _expiry(store: Store, key: str) -> float:
+    """When a lease-like object expires; 0 when it is gone or unreadable."""
+    try:
+        return float(json.loads(store.get(key))["expires"])
+    except (ObjectNotFound, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def mark_dirty(enriched: Store, day: date, name: str | None = None) -> None:
+    """Note that a day needs compacting again.
+
+    ``name`` tells markers apart (the S3 hook passes one per raw key, so a repeated
+    event writes the same marker); without one, the marker is new.
+    """
+    enriched.put(layout.dirty_key(day, name or uuid.uuid4().hex), b"")
+
+
+def dirty_markers(enriched: Store) -> dict[date, list[str]]:
+    """The dirty markers, by day, oldest day first."""
+    markers: dict[date, list[str]] = {}
+    for item in enriched.list(layout.DIRTY_PREFIX):
+        day = layout.dirty_day(item.key)
+        if day is None:
+            log.warning("ignored malformed dirty marker key=%s", item.key)
+            continue
+        markers.setdefault(day, []).append(item.key)
+    return dict(sorted(markers.items()))
 
 
 def dirty_days(enriched: Store) -> list[date]:
     """The days marked dirty, oldest first."""
-    days = []
-    for item in enriched.list(layout.DIRTY_PREFIX):
-        try:
-            days.append(date.fromisoformat(item.key[len(layout.DIRTY_PREFIX) :]))
-        except ValueError:
-            log.warning("ignored malformed dirty marker key=%s", item.key)
-    return sorted(days)
+    return list(dirty_markers(enriched))
 
 
 def is_late(day: date, settings: Settings, now: datetime | None = None) -> bool:

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 RETRY_AFTER_SECONDS = 10
+# How long a warm Lambda trusts "this chat is not a migrated one" before asking the
+# store again, and how many such answers it keeps.
+UNKNOWN_CHAT_SECONDS = 60.0
+UNKNOWN_CHAT_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Ingestor:
         self.settings = settings
         self.store = store
         self._migrated: set[int] = set()
+        self._unknown: dict[int, float] = {}
         self._lock = threading.Lock()
 
     def ingest(self, body: bytes, *, arrived: datetime | None = None) -> Outcome:
@@ -93,12 +99,21 @@ class Ingestor:
         return False
 
     def _is_migrated(self, chat_id: int) -> bool:
+        # Another warm Lambda may have written the marker: ask the store, but not
+        # on every update of a busy chat that is simply not ours.
+        now = time.monotonic()
         with self._lock:
             if chat_id in self._migrated:
                 return True
+            if now - self._unknown.get(chat_id, float("-inf")) < UNKNOWN_CHAT_SECONDS:
+                return False
         try:
             self.store.get(layout.allowed_chat_key(chat_id))
         except ObjectNotFound:
+            with self._lock:
+                if len(self._unknown) >= UNKNOWN_CHAT_LIMIT:
+                    self._unknown.clear()
+                self._unknown[chat_id] = now
             return False
         with self._lock:
             self._migrated.add(chat_id)
@@ -112,6 +127,8 @@ class Ingestor:
         self.store.put(layout.allowed_chat_key(new), json.dumps(record).encode())
         with self._lock:
             self._migrated.add(new)
+            self._unknown.pop(new, None)
+        log.info("allowed migrated chat chat_id=%s from_chat_id=%s", new, old)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ Raw layer (the ``TGLAKE_RAW`` store)::
 Enriched layer (the ``TGLAKE_ENRICHED`` store)::
 
     telegram/context_date=YYYY-MM-DD/messages.parquet
-    state/dirty/YYYY-MM-DD
+    state/dirty/YYYY-MM-DD/<marker>
     state/locks/YYYY-MM-DD
+    state/locks/YYYY-MM-DD.takeover-<owner>
+    state/compact-all/<schema fingerprint>/YYYY-MM-DD
 
 The day is the message's own date in the lake's time zone. The digest is a hash of
 the body, so a redelivery of the same bytes overwrites itself while two different
@@ -34,6 +36,7 @@ ALLOWED_CHATS_PREFIX = "state/allowed-chats/"
 DIRTY_PREFIX = "state/dirty/"
 LOCKS_PREFIX = "state/locks/"
 POLL_PREFIX = "state/poll/"
+COMPACT_ALL_PREFIX = "state/compact-all/"
 DIGEST_CHARS = 32
 
 _RAW_NAME = re.compile(
@@ -109,9 +112,20 @@ def allowed_chat_key(chat_id: int) -> str:
     return f"{ALLOWED_CHATS_PREFIX}{chat_id}.json"
 
 
-def dirty_key(day: date) -> str:
-    """A marker that a compacted day received late updates."""
-    return f"{DIRTY_PREFIX}{day.isoformat()}"
+def dirty_key(day: date, name: str = "day") -> str:
+    """A marker that a compacted day received late updates; a day may have many."""
+    return f"{DIRTY_PREFIX}{day.isoformat()}/{name}"
+
+
+def dirty_day(key: str) -> date | None:
+    """The day a dirty marker names, or None when the key is not a marker."""
+    day, slash, name = key.removeprefix(DIRTY_PREFIX).partition("/")
+    if not key.startswith(DIRTY_PREFIX) or not slash or not name:
+        return None
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        return None
 
 
 def lock_key(day: date) -> str:
@@ -119,6 +133,16 @@ def lock_key(day: date) -> str:
     return f"{LOCKS_PREFIX}{day.isoformat()}"
 
 
+def takeover_key(day: date, owner: str) -> str:
+    """Created by the one run that may take over a day's expired lease."""
+    return f"{lock_key(day)}.takeover-{owner}"
+
+
 def poll_offset_key(bot_id: str) -> str:
     """Where ``tglake poll`` keeps the next ``getUpdates`` offset."""
     return f"{POLL_PREFIX}{bot_id}.json"
+
+
+def compact_all_key(fingerprint: str, day: date) -> str:
+    """A marker that ``compact --all`` finished a day under one enriched schema."""
+    return f"{COMPACT_ALL_PREFIX}{fingerprint}/{day.isoformat()}"

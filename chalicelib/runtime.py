@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 
 from chalicelib.config import Settings
-from chalicelib.ingest import Ingestor, Webhook
+from chalicelib.errors import ConfigError
+from chalicelib.ingest import Ingestor, Reply, Webhook
 from chalicelib.secrets import SecretSource
 from chalicelib.storage import Store, open_store
+
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -27,6 +31,19 @@ def webhook(current: Settings) -> Webhook:
     """The webhook service for these settings, cached across warm invocations."""
     ingestor = Ingestor(current, store(current.raw))
     return Webhook(ingestor, SecretSource(current))
+
+
+def handle_webhook(headers: Mapping[str, str], body: bytes) -> Reply:
+    """Answer one ``POST /webhook`` with this process's settings.
+
+    Settings that a deployed stage must not run with answer 500 (Telegram retries
+    while someone fixes them) and are logged; nothing is stored.
+    """
+    try:
+        return webhook(settings()).handle(headers, body)
+    except ConfigError as error:
+        log.error("webhook outcome=misconfigured error=%s", error)
+        return Reply(500, {"ok": False, "error": "server misconfigured"})
 
 
 def configure_logging() -> None:

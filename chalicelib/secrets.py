@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -9,8 +10,12 @@ from typing import Any
 from chalicelib.config import Settings, parse_secrets
 from chalicelib.errors import ConfigError, StorageError
 
+log = logging.getLogger(__name__)
+
 # A rotated secret reaches every warm Lambda within this many seconds.
 CACHE_SECONDS = 300.0
+# While SSM fails, a warm Lambda keeps the secrets it has and asks again this often.
+RETRY_SECONDS = 30.0
 
 
 class SecretSource:
@@ -33,9 +38,21 @@ class SecretSource:
             return self._settings.secret_tokens
         with self._lock:
             if time.monotonic() - self._fetched_at > CACHE_SECONDS:
-                self._cached = self._fetch() + self._settings.secret_tokens
-                self._fetched_at = time.monotonic()
+                self._refresh()
             return self._cached
+
+    def _refresh(self) -> None:
+        try:
+            self._cached = self._fetch() + self._settings.secret_tokens
+        except StorageError as error:
+            if not self._cached:
+                raise
+            # Answering 503 to every update because SSM hiccupped would be worse
+            # than accepting the secrets that were valid a few minutes ago.
+            log.warning("kept cached webhook secrets error=%s", error)
+            self._fetched_at = time.monotonic() - CACHE_SECONDS + RETRY_SECONDS
+            return
+        self._fetched_at = time.monotonic()
 
     def _fetch(self) -> tuple[str, ...]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -43,13 +60,20 @@ class SecretSource:
         name = self._settings.secret_parameter
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("ssm")
+            # Short timeouts: API Gateway gives the whole request 29 seconds.
+            config = Config(
+                connect_timeout=3, read_timeout=5, retries={"max_attempts": 3}
+            )
+            self._client = boto3.client("ssm", config=config)
         try:
             reply = self._client.get_parameter(Name=name, WithDecryption=True)
         except (BotoCoreError, ClientError) as error:
+            if _error_code(error) == "ParameterNotFound":
+                raise ConfigError(f"SSM parameter {name} does not exist") from None
             raise StorageError(
-                f"cannot read the secret parameter: {type(error).__name__}",
+                f"cannot read the secret parameter: {_error_code(error)}",
                 location="ssm",
                 key=name,
             ) from error
@@ -57,3 +81,8 @@ class SecretSource:
         if not secrets:
             raise ConfigError(f"SSM parameter {name} is empty")
         return secrets
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or type(error).__name__)

@@ -8,6 +8,7 @@ pays for it only when it is really needed.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,9 @@ from chalicelib.errors import ObjectNotFound, StorageError
 
 S3_SCHEME = "s3://"
 DELETE_BATCH = 1000
+TEMP_PREFIX = ".tmp-"
+CONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+COPY_BUFFER = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,18 +80,18 @@ class LocalStore:
         return self.root / key
 
     def put(self, key: str, data: bytes) -> None:
+        self._publish(key, data)
+
+    def _publish(self, key: str, data: bytes | Path) -> None:
+        """Write a whole file beside the target, then rename it into place."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            temp = self._write_temp(path.parent, data)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
                 os.replace(temp, path)
             except BaseException:
-                Path(temp).unlink(missing_ok=True)
+                temp.unlink(missing_ok=True)
                 raise
             _fsync_folder(path.parent)
         except OSError as error:
@@ -95,19 +99,41 @@ class LocalStore:
                 f"cannot write: {error.strerror}", location=self.location, key=key
             ) from error
 
+    def _write_temp(self, folder: Path, data: bytes | Path) -> Path:
+        """A flushed temporary file beside the target, so a rename publishes it."""
+        fd, name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(data, Path):
+                    with data.open("rb") as source:
+                        shutil.copyfileobj(source, handle, COPY_BUFFER)
+                else:
+                    handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
+
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
+            temp = self._write_temp(path.parent, data)
+            try:
+                # A hard link is created whole or not at all, and never replaces.
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
+            _fsync_folder(path.parent)
         except OSError as error:
             raise StorageError(
                 f"cannot write: {error.strerror}", location=self.location, key=key
             ) from error
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
         return True
 
     def get(self, key: str) -> bytes:
@@ -126,16 +152,39 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
-        folder, _, _start = prefix.rpartition("/")
+        """Objects whose key starts with ``prefix``, in S3's (lexicographic) order."""
+        folder = prefix.rpartition("/")[0]
         base = self._path(folder) if folder else self.root
-        if not base.is_dir():
+        start = f"{folder}/" if folder else ""
+        try:
+            yield from self._walk(base, start, prefix)
+        except OSError as error:
+            raise StorageError(
+                f"cannot list: {error.strerror}", location=self.location, key=prefix
+            ) from error
+
+    def _walk(self, folder: Path, start: str, prefix: str) -> Iterator[StoredObject]:
+        # os.scandir reads each folder once; sorting a folder's entries with a "/"
+        # after sub-folder names yields keys in the same order as whole-key sorting.
+        try:
+            with os.scandir(folder) as found:
+                entries = [
+                    (entry.name + "/" if entry.is_dir() else entry.name, entry)
+                    for entry in found
+                    if not entry.name.startswith(TEMP_PREFIX)
+                ]
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for path in sorted(base.rglob("*")):
-            if not path.is_file() or path.name.startswith(".tmp-"):
-                continue
-            key = path.relative_to(self.root).as_posix()
-            if key.startswith(prefix):
-                stat = path.stat()
+        for name, entry in sorted(entries, key=lambda pair: pair[0]):
+            key = start + name
+            if name.endswith("/"):
+                if key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._walk(Path(entry.path), key, prefix)
+            elif key.startswith(prefix):
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue  # deleted since the folder was read
                 modified = datetime.fromtimestamp(stat.st_mtime, UTC)
                 yield StoredObject(key, stat.st_size, modified)
 
@@ -151,10 +200,22 @@ class LocalStore:
                 ) from error
 
     def upload_file(self, key: str, path: Path) -> None:
-        self.put(key, path.read_bytes())
+        self._publish(key, path)
 
     def download_file(self, key: str, path: Path) -> None:
-        path.write_bytes(self.get(key))
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound("no such key", location=self.location, key=key)
+        try:
+            shutil.copyfile(source, path)
+        except FileNotFoundError:
+            raise ObjectNotFound(
+                "no such key", location=self.location, key=key
+            ) from None
+        except OSError as error:
+            raise StorageError(
+                f"cannot read: {error.strerror}", location=self.location, key=key
+            ) from error
 
 
 class S3Store:
@@ -170,6 +231,8 @@ class S3Store:
     @property
     def client(self) -> Any:
         """One boto3 client, made on first use and shared by threads."""
+        if self._client is not None:
+            return self._client
         with self._lock:
             if self._client is None:
                 import boto3
@@ -206,7 +269,8 @@ class S3Store:
                 Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*"
             )
         except ClientError as error:
-            if _error_code(error) in ("PreconditionFailed", "412"):
+            # 409: another conditional write to the key is in flight, and wins.
+            if _error_code(error) in CONDITION_FAILED:
                 return False
             raise self._error("write", key, error) from error
         except BotoCoreError as error:

@@ -9,6 +9,7 @@ of 0. Only the standard library is used, so the webhook can import it cheaply.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -70,6 +71,8 @@ SERVICE_KEYS = (
     "successful_payment",
     "proximity_alert_triggered",
 )
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
 
 
@@ -120,8 +123,12 @@ def file_day(info: UpdateInfo, zone: ZoneInfo, arrived: datetime) -> date:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer, or None for anything else (booleans included)."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A 64-bit integer, or None for anything else (booleans and huge numbers too)."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and INT64_MIN <= value <= INT64_MAX
+    ):
         return value
     return None
 
@@ -198,9 +205,14 @@ def version(row: dict[str, Any], key: str) -> tuple[int, int, int, str]:
 def _payload(update: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for key, value in update.items():
         if key != "update_id" and isinstance(value, dict):
-            return key, value
+            return _kind(key), value
     others = [key for key in update if key != "update_id"]
-    return (others[0] if others else "empty"), {}
+    return (_kind(others[0]) if others else "empty"), {}
+
+
+def _kind(key: str) -> str:
+    # The kind is logged: a key that is not a plausible field name stays out.
+    return key if KIND_PATTERN.fullmatch(key) else "unknown"
 
 
 def _chat_id(payload: dict[str, Any]) -> int | None:

@@ -1,0 +1,354 @@
+"""Check that the deployed stages package for Lambda the way the README deploys them.
+
+Run by ``.ci/run`` after the tests. It builds the ``prod`` stage with
+``chalice package --pkg-format terraform`` (the SAM format refuses
+``@app.on_s3_event``; this one needs a region but no AWS account) in a throwaway
+virtual environment of the Python that matches the pyarrow layer, because Chalice
+takes the Lambda runtime from the Python it runs under. Then it checks the zip and the
+IAM policy files. One line per check; the exit status is 1 when any check fails.
+
+    python .ci/check_package.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHALICE_DIR = ROOT / ".chalice"
+PACKAGED_STAGE = "prod"
+LOCAL_STAGE = "dev"
+FUNCTIONS = ("api_handler", "compact_daily", "compact_dirty", "note_late_data")
+COMPACTION = ("compact_daily", "compact_dirty")
+MAX_ZIP_BYTES = 5 * 1024 * 1024
+HEAVY_PACKAGES = ("pyarrow", "duckdb", "numpy", "pandas")
+# Chalice prints this and still exits 0 when a requirement has no Lambda wheel.
+MISSING_DEPENDENCIES = "Could not install dependencies"
+LAYER_PYTHON = re.compile(r":layer:[A-Za-z-]*Python(\d)(\d+)(?:-Arm64)?:")
+PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", ".chalice", "vendor")
+
+
+def load_config(chalice_dir: Path = CHALICE_DIR) -> dict[str, Any]:
+    """The parsed ``.chalice/config.json``."""
+    return json.loads((chalice_dir / "config.json").read_text())
+
+
+def deployed_stages(config: dict[str, Any]) -> list[str]:
+    """Every stage except the local one."""
+    return [name for name in config["stages"] if name != LOCAL_STAGE]
+
+
+def stage_buckets(config: dict[str, Any], stage: str) -> set[str]:
+    """The buckets a stage's raw and enriched layers live in."""
+    env = config["stages"][stage]["environment_variables"]
+    buckets = set()
+    for name in ("TGLAKE_RAW", "TGLAKE_ENRICHED"):
+        value = env.get(name, "")
+        if value.startswith("s3://"):
+            buckets.add(value[len("s3://") :].split("/", 1)[0])
+    return buckets
+
+
+def policy_files(config: dict[str, Any], stage: str) -> dict[str, str]:
+    """Function name -> the policy file a stage gives it (empty when none)."""
+    functions = config["stages"][stage].get("lambda_functions", {})
+    return {
+        name: functions.get(name, {}).get("iam_policy_file", "") for name in FUNCTIONS
+    }
+
+
+def policy_problems(
+    config: dict[str, Any], chalice_dir: Path = CHALICE_DIR
+) -> Iterator[str]:
+    """Everything wrong with the policy files of the deployed stages."""
+    used = set()
+    for stage in deployed_stages(config):
+        if config["stages"][stage].get("autogen_policy", True):
+            yield f"stage {stage} does not set autogen_policy to false"
+        buckets = stage_buckets(config, stage)
+        for function, filename in policy_files(config, stage).items():
+            if not filename:
+                yield f"stage {stage} gives {function} no iam_policy_file"
+                continue
+            used.add(filename)
+            path = chalice_dir / filename
+            try:
+                document = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                yield f"{filename}: not a readable JSON file ({error})"
+                continue
+            for problem in statement_problems(document, buckets):
+                yield f"{filename}: {problem}"
+    for path in sorted(chalice_dir.glob("policy-*.json")):
+        if path.name not in used:
+            yield f"{path.name}: no function of a deployed stage uses it"
+
+
+def statement_problems(document: Any, buckets: set[str]) -> Iterator[str]:
+    """What makes one policy document broader than its stage's buckets."""
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if not isinstance(statements, list) or not statements:
+        yield "no Statement list"
+        return
+    for statement in statements:
+        sid = statement.get("Sid", "?")
+        actions = _as_list(statement.get("Action"))
+        resources = _as_list(statement.get("Resource"))
+        if "NotAction" in statement or "NotResource" in statement:
+            yield f"{sid}: NotAction/NotResource grant more than they name"
+        if not actions or not resources:
+            yield f"{sid}: needs both Action and Resource"
+        for action in actions:
+            if "*" in action:
+                yield f"{sid}: wildcard action {action}"
+        is_s3 = any(action.lower().startswith("s3:") for action in actions)
+        for resource in resources:
+            if resource.startswith("arn:aws:s3:::"):
+                bucket = resource[len("arn:aws:s3:::") :].split("/", 1)[0]
+                if bucket not in buckets:
+                    yield f"{sid}: names bucket {bucket!r}, not {sorted(buckets)}"
+            elif is_s3:
+                yield f"{sid}: S3 action on non-bucket resource {resource!r}"
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def layer_python(config: dict[str, Any], stage: str) -> tuple[int, int] | None:
+    """The Python version the compaction layer was built for, from its ARN."""
+    functions = config["stages"][stage].get("lambda_functions", {})
+    for name in COMPACTION:
+        for arn in functions.get(name, {}).get("layers", []):
+            match = LAYER_PYTHON.search(arn)
+            if match:
+                return int(match[1]), int(match[2])
+    return None
+
+
+def find_python(version: tuple[int, int]) -> str | None:
+    """An interpreter of exactly this version: this one, on PATH, or under pyenv."""
+    if sys.version_info[:2] == version:
+        return sys.executable
+    candidates = []
+    name = f"python{version[0]}.{version[1]}"
+    if shutil.which(name):
+        candidates.append(shutil.which(name))
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    prefix = f"{version[0]}.{version[1]}."
+    installed = sorted(
+        (p for p in Path(pyenv_root, "versions").glob(prefix + "*") if p.is_dir()),
+        key=lambda p: [int(x) for x in re.findall(r"\d+", p.name)],
+        reverse=True,
+    )
+    candidates += [str(p / "bin" / "python") for p in installed]
+    for candidate in candidates:
+        if candidate and _python_version(candidate) == version:
+            return candidate
+    return None
+
+
+def _python_version(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (int(out[0]), int(out[1])) if len(out) == 2 else None
+
+
+def chalice_requirement() -> str:
+    """The Chalice pin of requirements-dev.txt, so CI packages with the tested one."""
+    text = (ROOT / "requirements-dev.txt").read_text()
+    match = re.search(r"^chalice==\S+", text, re.MULTILINE)
+    return match[0] if match else "chalice>=1.34,<2"
+
+
+def install_chalice(python: str, folder: Path) -> Path:
+    """A virtual environment of ``python`` with Chalice; returns its chalice command."""
+    subprocess.run([python, "-m", "venv", str(folder)], check=True, timeout=120)
+    pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    result = subprocess.run(
+        [*pip, chalice_requirement()], capture_output=True, text=True, timeout=600
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"pip could not install Chalice:\n{result.stderr[-2000:]}")
+    return folder / "bin" / "chalice"
+
+
+def copy_project(target: Path) -> None:
+    """The files Chalice packages, without caches or local data."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "deployed")
+    target.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, target / name)
+
+
+def package(chalice: Path, project: Path, out: Path) -> subprocess.CompletedProcess:
+    """Run ``chalice package`` with a region and fake credentials, never real ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    command = [
+        str(chalice),
+        "package",
+        "--pkg-format",
+        "terraform",
+        "--stage",
+        PACKAGED_STAGE,
+        str(out),
+    ]
+    return subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def zip_heavy(names: list[str]) -> list[str]:
+    """The heavy packages found at the top of a deployment zip."""
+    tops = {name.split("/", 1)[0].lower() for name in names}
+    return sorted(
+        package
+        for package in HEAVY_PACKAGES
+        if package in tops or any(top.startswith(package + "-") for top in tops)
+    )
+
+
+def terraform_problems(
+    template: dict[str, Any], runtime: str | None, config: dict[str, Any]
+) -> Iterator[str]:
+    """Where the generated Lambda functions differ from what config.json asks."""
+    functions = template.get("resource", {}).get("aws_lambda_function", {})
+    if sorted(functions) != sorted(FUNCTIONS):
+        yield f"functions {sorted(functions)}, expected {sorted(FUNCTIONS)}"
+        return
+    wanted = config["stages"][PACKAGED_STAGE]["lambda_functions"]
+    for name, function in functions.items():
+        if runtime and function.get("runtime") != runtime:
+            yield f"{name} runs on {function.get('runtime')}, the layer is {runtime}"
+        if (function.get("layers") or []) != wanted[name].get("layers", []):
+            yield f"{name} layers {function.get('layers')}"
+        concurrency = function.get("reserved_concurrent_executions")
+        if concurrency != wanted[name].get("reserved_concurrency"):
+            yield f"{name} reserved concurrency {concurrency}"
+
+
+class Report:
+    """Prints one line per check and remembers whether any failed."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def check(self, ok: bool, message: str, detail: str = "") -> bool:
+        print(f"{'ok  ' if ok else 'FAIL'} {message}", flush=True)
+        if not ok:
+            self.failed += 1
+            if detail:
+                print("     " + detail.strip().replace("\n", "\n     "), flush=True)
+        return ok
+
+    def note(self, message: str) -> None:
+        print(f"note {message}", flush=True)
+
+
+def check_policies(report: Report, config: dict[str, Any]) -> None:
+    problems = list(policy_problems(config))
+    count = len(list(CHALICE_DIR.glob("policy-*.json")))
+    report.check(
+        not problems,
+        f"{count} policy files are valid JSON naming only their stage's buckets",
+        "\n".join(problems),
+    )
+
+
+def check_package(report: Report, config: dict[str, Any]) -> None:
+    version = layer_python(config, PACKAGED_STAGE)
+    python = find_python(version) if version else None
+    runtime = f"python{version[0]}.{version[1]}" if version else None
+    if python is None:
+        python = sys.executable
+        runtime = None
+        report.note(
+            f"no Python {version} here: packaging under {sys.version.split()[0]}, "
+            "so the runtime is not the layer's (deploy with the layer's Python)"
+        )
+    with tempfile.TemporaryDirectory(prefix="tglake-package-") as temp:
+        folder = Path(temp)
+        try:
+            chalice = install_chalice(python, folder / "venv")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            report.check(False, f"install {chalice_requirement()}", str(error))
+            return
+        copy_project(folder / "project")
+        out = folder / "out"
+        result = package(chalice, folder / "project", out)
+        output = result.stdout + result.stderr
+        ok = report.check(
+            result.returncode == 0,
+            f"chalice package --pkg-format terraform --stage {PACKAGED_STAGE} "
+            f"(Python {'.'.join(map(str, _python_version(python) or ()))})",
+            output[-3000:],
+        )
+        if not ok:
+            return
+        report.check(
+            MISSING_DEPENDENCIES not in output,
+            "every requirement installed for Lambda",
+            output[-3000:],
+        )
+        archive = out / "deployment.zip"
+        size = archive.stat().st_size
+        report.check(
+            size < MAX_ZIP_BYTES,
+            f"deployment.zip is {size / 2**20:.2f} MiB (limit {MAX_ZIP_BYTES >> 20})",
+        )
+        with zipfile.ZipFile(archive) as handle:
+            heavy = zip_heavy(handle.namelist())
+        report.check(
+            not heavy,
+            f"deployment.zip holds none of {', '.join(HEAVY_PACKAGES)}",
+            f"found: {heavy}",
+        )
+        template = json.loads((out / "chalice.tf.json").read_text())
+        problems = list(terraform_problems(template, runtime, config))
+        report.check(
+            not problems,
+            "generated functions carry the configured runtime, layers and concurrency",
+            "\n".join(problems),
+        )
+
+
+def main() -> int:
+    report = Report()
+    config = load_config()
+    check_policies(report, config)
+    check_package(report, config)
+    print(f"{'package checks failed' if report.failed else 'package checks passed'}")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks of tglake against the original design, measured in the same run."""
