@@ -31,6 +31,7 @@ LOCAL_STAGE = "dev"
 FUNCTIONS = ("api_handler", "compact_daily", "compact_dirty", "note_late_data")
 COMPACTION = ("compact_daily", "compact_dirty")
 MAX_ZIP_BYTES = 5 * 1024 * 1024
+DEFAULT_PYTHON = (3, 12)
 HEAVY_PACKAGES = ("pyarrow", "duckdb", "numpy", "pandas")
 # Chalice prints this and still exits 0 when a requirement has no Lambda wheel.
 MISSING_DEPENDENCIES = "Could not install dependencies"
@@ -205,7 +206,9 @@ def copy_project(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def package(chalice: Path, project: Path, out: Path) -> subprocess.CompletedProcess:
+def package(
+    chalice: Path, project: Path, out: Path
+) -> subprocess.CompletedProcess[str]:
     """Run ``chalice package`` with a region and fake credentials, never real ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -275,6 +278,7 @@ class Report:
 
 
 def check_policies(report: Report, config: dict[str, Any]) -> None:
+    """The policy files of every deployed stage."""
     problems = list(policy_problems(config))
     count = len(list(CHALICE_DIR.glob("policy-*.json")))
     report.check(
@@ -285,63 +289,70 @@ def check_policies(report: Report, config: dict[str, Any]) -> None:
 
 
 def check_package(report: Report, config: dict[str, Any]) -> None:
-    version = layer_python(config, PACKAGED_STAGE)
-    python = find_python(version) if version else None
-    runtime = f"python{version[0]}.{version[1]}" if version else None
+    """Package the prod stage under the layer's Python and check what comes out."""
+    version = layer_python(config, PACKAGED_STAGE) or DEFAULT_PYTHON
+    python = find_python(version)
+    runtime: str | None = f"python{version[0]}.{version[1]}"
     if python is None:
-        python = sys.executable
-        runtime = None
+        python, runtime = sys.executable, None
         report.note(
-            f"no Python {version} here: packaging under {sys.version.split()[0]}, "
-            "so the runtime is not the layer's (deploy with the layer's Python)"
+            f"no Python {version[0]}.{version[1]} here: packaging under "
+            f"{sys.version.split()[0]}, whose runtime differs from the layer's"
         )
     with tempfile.TemporaryDirectory(prefix="tglake-package-") as temp:
         folder = Path(temp)
         try:
             chalice = install_chalice(python, folder / "venv")
+            copy_project(folder / "project")
+            result = package(chalice, folder / "project", folder / "out")
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-            report.check(False, f"install {chalice_requirement()}", str(error))
+            report.check(False, "set up and run chalice package", str(error))
             return
-        copy_project(folder / "project")
-        out = folder / "out"
-        result = package(chalice, folder / "project", out)
         output = result.stdout + result.stderr
-        ok = report.check(
+        found = ".".join(map(str, _python_version(python) or ()))
+        if not report.check(
             result.returncode == 0,
             f"chalice package --pkg-format terraform --stage {PACKAGED_STAGE} "
-            f"(Python {'.'.join(map(str, _python_version(python) or ()))})",
+            f"(Python {found})",
             output[-3000:],
-        )
-        if not ok:
+        ):
             return
         report.check(
             MISSING_DEPENDENCIES not in output,
             "every requirement installed for Lambda",
             output[-3000:],
         )
-        archive = out / "deployment.zip"
-        size = archive.stat().st_size
-        report.check(
-            size < MAX_ZIP_BYTES,
-            f"deployment.zip is {size / 2**20:.2f} MiB (limit {MAX_ZIP_BYTES >> 20})",
-        )
-        with zipfile.ZipFile(archive) as handle:
-            heavy = zip_heavy(handle.namelist())
-        report.check(
-            not heavy,
-            f"deployment.zip holds none of {', '.join(HEAVY_PACKAGES)}",
-            f"found: {heavy}",
-        )
-        template = json.loads((out / "chalice.tf.json").read_text())
-        problems = list(terraform_problems(template, runtime, config))
-        report.check(
-            not problems,
-            "generated functions carry the configured runtime, layers and concurrency",
-            "\n".join(problems),
-        )
+        check_output(report, folder / "out", runtime, config)
+
+
+def check_output(
+    report: Report, out: Path, runtime: str | None, config: dict[str, Any]
+) -> None:
+    """The zip's size and contents, and the functions in the Terraform file."""
+    archive = out / "deployment.zip"
+    size = archive.stat().st_size
+    report.check(
+        size < MAX_ZIP_BYTES,
+        f"deployment.zip is {size / 2**20:.2f} MiB (limit {MAX_ZIP_BYTES >> 20})",
+    )
+    with zipfile.ZipFile(archive) as handle:
+        heavy = zip_heavy(handle.namelist())
+    report.check(
+        not heavy,
+        f"deployment.zip holds none of {', '.join(HEAVY_PACKAGES)}",
+        f"found: {heavy}",
+    )
+    template = json.loads((out / "chalice.tf.json").read_text())
+    problems = list(terraform_problems(template, runtime, config))
+    report.check(
+        not problems,
+        "generated functions carry the configured runtime, layers and concurrency",
+        "\n".join(problems),
+    )
 
 
 def main() -> int:
+    """Run every check; 1 when any failed."""
     report = Report()
     config = load_config()
     check_policies(report, config)

@@ -1,4 +1,4 @@
--- Create the table over the enriched layer: one Parquet file per local day (step 2 of 4).
+-- Create the enriched table: one Parquet file per local day (step 2 of 4).
 --
 -- Partition projection lists the days by itself, so no MSCK REPAIR TABLE is ever
 -- needed: every day from first_day to today (UTC) is a partition, and a day outside

@@ -36,8 +36,9 @@ SELECT
   min(CASE WHEN content_type <> 'service' THEN local_date END) AS first_day,
   max(CASE WHEN content_type <> 'service' THEN local_date END) AS last_day,
   round(
-    CAST(count_if(content_type <> 'service') AS double)
-    / nullif(count(DISTINCT CASE WHEN content_type <> 'service' THEN local_date END), 0),
+    CAST(count_if(content_type <> 'service') AS double) / nullif(
+      count(DISTINCT CASE WHEN content_type <> 'service' THEN local_date END), 0
+    ),
     2
   ) AS messages_per_day,
   count_if(edit_date IS NOT NULL) AS edited,

@@ -131,7 +131,8 @@ class AthenaRunner:
                 # A SELECT's first row repeats the column names.
                 if not rows and token is None and values == columns:
                     continue
-                rows.append(tuple(_value(v, t) for v, t in zip(values, types)))
+                pairs = zip(values, types, strict=False)
+                rows.append(tuple(_value(text, kind) for text, kind in pairs))
             token = page.get("NextToken")
             if not token:
                 return QueryResult(columns, rows)

@@ -15,12 +15,14 @@ The rules:
   schema in ``schema.py``, so a re-run gives the same file.
 - Memory holds the dedup index (keys and versions). Rows are spilled to a temporary
   Arrow file as they are read and taken from it in row groups.
-- The file has a fixed name and replaces the old one in one write; any other file
-  in the day's folder is removed only after that, so a crash never leaves a day with
-  zero or two files.
+- The file has a fixed name and replaces the old one in one write (S3 PUT, or a
+  rename in a folder); any other file in the day's folder (from an older design) is
+  removed only after that, so a crash never leaves a day without its file.
 - A day with no raw objects writes nothing and keeps any file it has (an empty
   listing is more often a wrong ``TGLAKE_RAW`` than an erased day). A day whose
   objects hold no message loses its stale file.
+- A day past the raw retention is not compacted from raw (``DayExpired``): a
+  lifecycle rule or ``tglake purge`` may have removed part of it.
 - A lease in the enriched store keeps two compactions of a day apart. A lease whose
   run died is taken over after ``LEASE_SECONDS`` by exactly one later run.
 - Late data: a dirty marker per late raw object (``mark_dirty``); the hourly job
@@ -37,8 +39,9 @@ import re
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -52,7 +55,9 @@ from chalicelib.updates import decode, inspect, message_row, version
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 2000
+READ_BATCH = 32
+READ_AHEAD = 4
+SPILL_ROWS = 5000
 ROW_GROUP = 50_000
 LEASE_SECONDS = 15 * 60
 OWNER_PATTERN = re.compile(r"[0-9a-f]{1,64}")
@@ -64,6 +69,10 @@ Index = dict[tuple[int, int], tuple[Any, ...]]
 
 class DayLocked(TglakeError):
     """Another compaction of the same day holds its lease."""
+
+
+class DayExpired(TglakeError):
+    """The day is past the raw retention: compacting it from raw would drop rows."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,17 @@ class Compactor:
     def compact_day(
         self, day: date, *, progress: Callable[[int], None] | None = None
     ) -> DayResult:
-        """Compact one day under its lease; raises DayLocked if it is held."""
+        """Compact one day under its lease; raises DayLocked if it is held.
+
+        A day past ``TGLAKE_RAW_RETENTION_DAYS`` raises DayExpired: its raw objects
+        may be gone, and the file rebuilt from the rest would lose their rows.
+        """
+        if raw_is_expired(day, self.settings):
+            raise DayExpired(
+                f"day {day} is past the raw retention "
+                f"({self.settings.raw_retention_days} days); its enriched file is "
+                "kept as it is"
+            )
         started = time.perf_counter()
         with self.lease(day):
             result = self._compact(day, progress)
@@ -117,43 +136,17 @@ class Compactor:
         return sorted(key for key in keys if key.endswith(layout.RAW_SUFFIX))
 
     def _compact(self, day: date, progress: Callable[[int], None] | None) -> DayResult:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from chalicelib.schema import SCHEMA
-
         keys = self.raw_keys(day)
         if not keys:
             return DayResult(day)
         with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
             spill_path = Path(folder) / "rows.arrow"
-            index: Index = {}
-            counts = {"rows": 0, "skipped": 0, "other": 0}
-            with (
-                pa.OSFile(str(spill_path), "wb") as sink,
-                pa.ipc.new_file(sink, SCHEMA) as spill,
-            ):
-                for chunk in self._read(keys, progress):
-                    rows = self._rows(chunk, counts, index)
-                    if rows:
-                        spill.write_batch(
-                            pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
-                        )
+            index, counts = self._spill(keys, spill_path, progress)
             if not index:
                 self._remove_stale(day, keep=None)
                 return DayResult(day, len(keys), 0, counts["skipped"], counts["other"])
-            order = sorted(index.values(), key=lambda entry: entry[2:])
-            winners = pa.array([entry[1] for entry in order], pa.int64())
             out_path = Path(folder) / layout.ENRICHED_FILE
-            with pa.memory_map(str(spill_path)) as source:
-                table = pa.ipc.open_file(source).read_all()
-                with pq.ParquetWriter(
-                    str(out_path), SCHEMA, compression="zstd", version="2.6"
-                ) as writer:
-                    for start in range(0, len(winners), ROW_GROUP):
-                        part = winners[start : start + ROW_GROUP]
-                        writer.write_table(table.take(part), row_group_size=ROW_GROUP)
-                del table
+            _write_winners(spill_path, index, out_path)
             key = layout.enriched_key(day)
             self.enriched.upload_file(key, out_path)
             size = out_path.stat().st_size
@@ -169,15 +162,57 @@ class Compactor:
             key=key,
         )
 
+    def _spill(
+        self, keys: list[str], path: Path, progress: Callable[[int], None] | None
+    ) -> tuple[Index, dict[str, int]]:
+        """Read every object once, index the winners, and spill every row to disk."""
+        import pyarrow as pa
+
+        from chalicelib.schema import SCHEMA
+
+        index: Index = {}
+        counts = {"rows": 0, "skipped": 0, "other": 0}
+        buffer: list[dict[str, Any]] = []
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as spill:
+            for batch in self._read(keys, progress):
+                buffer.extend(self._rows(batch, counts, index))
+                if len(buffer) >= SPILL_ROWS:
+                    spill.write_batch(pa.RecordBatch.from_pylist(buffer, schema=SCHEMA))
+                    buffer = []
+            if buffer:
+                spill.write_batch(pa.RecordBatch.from_pylist(buffer, schema=SCHEMA))
+        return index, counts
+
     def _read(
         self, keys: list[str], progress: Callable[[int], None] | None
     ) -> Iterator[list[tuple[str, bytes | None]]]:
+        """Bodies in key order, read by the pool a bounded window ahead of parsing."""
+        window = self.settings.read_threads * READ_AHEAD
         with ThreadPoolExecutor(max_workers=self.settings.read_threads) as pool:
-            for start in range(0, len(keys), READ_CHUNK):
-                chunk = keys[start : start + READ_CHUNK]
-                yield list(zip(chunk, pool.map(self._get, chunk), strict=False))
-                if progress:
-                    progress(len(chunk))
+            pending: deque[tuple[list[str], Future[list[bytes | None]]]] = deque()
+            for start in range(0, len(keys), READ_BATCH):
+                batch = keys[start : start + READ_BATCH]
+                pending.append((batch, pool.submit(self._get_many, batch)))
+                if len(pending) >= window:
+                    yield self._collect(pending.popleft(), progress)
+            while pending:
+                yield self._collect(pending.popleft(), progress)
+
+    @staticmethod
+    def _collect(
+        entry: tuple[list[str], Future[list[bytes | None]]],
+        progress: Callable[[int], None] | None,
+    ) -> list[tuple[str, bytes | None]]:
+        batch, future = entry
+        bodies = future.result()
+        if progress:
+            progress(len(batch))
+        return list(zip(batch, bodies, strict=True))
+
+    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        # One task per few dozen keys: a future per object costs more than a
+        # local read.
+        return [self._get(key) for key in keys]
 
     def _get(self, key: str) -> bytes | None:
         try:
@@ -298,6 +333,28 @@ def _expiry(store: Store, key: str) -> float:
         return 0.0
 
 
+def _write_winners(spill_path: Path, index: Index, out_path: Path) -> None:
+    """Write the winning rows, in their final order, as Parquet row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from chalicelib.schema import SCHEMA
+
+    order = sorted(index.values(), key=lambda entry: entry[2:])
+    winners = pa.array([entry[1] for entry in order], pa.int64())
+    # The spill is memory-mapped: only the row group being written is in memory.
+    with (
+        pa.memory_map(str(spill_path)) as source,
+        pq.ParquetWriter(
+            str(out_path), SCHEMA, compression="zstd", version="2.6"
+        ) as writer,
+    ):
+        table = pa.ipc.open_file(source).read_all()
+        for start in range(0, len(winners), ROW_GROUP):
+            part = winners[start : start + ROW_GROUP]
+            writer.write_table(table.take(part), row_group_size=ROW_GROUP)
+
+
 def mark_dirty(enriched: Store, day: date, name: str | None = None) -> None:
     """Note that a day needs compacting again.
 
@@ -322,6 +379,13 @@ def dirty_markers(enriched: Store) -> dict[date, list[str]]:
 def dirty_days(enriched: Store) -> list[date]:
     """The days marked dirty, oldest first."""
     return list(dirty_markers(enriched))
+
+
+def raw_is_expired(day: date, settings: Settings, now: datetime | None = None) -> bool:
+    """Whether the raw partition of ``day`` is past the raw retention (0 keeps all)."""
+    keep = settings.raw_retention_days
+    now = now or datetime.now(UTC)
+    return keep > 0 and day < now.astimezone(settings.zone).date() - timedelta(keep)
 
 
 def is_late(day: date, settings: Settings, now: datetime | None = None) -> bool:

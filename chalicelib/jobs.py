@@ -19,11 +19,13 @@ from datetime import UTC, date, datetime
 from chalicelib import layout, runtime
 from chalicelib.compaction import (
     Compactor,
+    DayExpired,
     DayLocked,
     DayResult,
     dirty_markers,
     is_late,
     mark_dirty,
+    raw_is_expired,
     yesterday,
 )
 from chalicelib.config import Settings
@@ -92,6 +94,9 @@ def note_raw_object(settings: Settings, key: str, now: datetime | None = None) -
         return False
     if not is_late(day, settings, now):
         return False
+    if raw_is_expired(day, settings, now):
+        log.warning("late object past the raw retention day=%s key=%s", day, key)
+        return False
     mark_dirty(runtime.store(settings.enriched), day, layout.digest(key.encode()))
     log.info("marked dirty day=%s", day)
     return True
@@ -106,6 +111,10 @@ def compact_dirty(
     for day, markers in dirty_markers(worker.enriched).items():
         try:
             result = worker.compact_day(day)
+        except DayExpired as error:
+            log.warning("dropped dirty markers day=%s reason=%s", day, error)
+            worker.enriched.delete(markers)
+            continue
         except DayLocked:
             log.info("deferred day=%s reason=locked markers=%d", day, len(markers))
             continue

@@ -57,11 +57,10 @@ class PollStats:
     offset: int | None = None
 
     def summary(self) -> str:
-        counts = " ".join(f"{name}={n}" for name, n in sorted(self.outcomes.items()))
-        return (
-            f"batches={self.batches} updates={self.updates} {counts} "
-            f"next_offset={self.offset}"
-        ).replace("  ", " ")
+        parts = [f"batches={self.batches}", f"updates={self.updates}"]
+        parts += [f"{name}={n}" for name, n in sorted(self.outcomes.items())]
+        parts.append(f"next_offset={self.offset}")
+        return " ".join(parts)
 
 
 class Poller:

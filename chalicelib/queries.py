@@ -17,6 +17,7 @@ string or add SQL.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -173,8 +174,9 @@ def fill(query: QueryFile, values: Mapping[str, str]) -> str:
     parts = []
     for kind, text in segments(query.sql):
         if kind in ("code", "string"):
-            quote = kind == "string"
-            text = _PLACEHOLDER.sub(lambda m: _literal(values, m[1], quote), text)
+            text = _PLACEHOLDER.sub(
+                functools.partial(_literal, values, quoted=kind == "string"), text
+            )
         parts.append(text)
     return "".join(parts)
 
@@ -223,20 +225,38 @@ def run_athena(
         # Refuse here what Athena would refuse after a paid round trip.
         translate.parse_trino(sql)
     runner = runner or AthenaRunner(settings)
-    return runner.run(sql, in_database=not _creates_database(sql))
+    return runner.run(statement(sql), in_database=not _creates_database(sql))
+
+
+def statement(sql: str) -> str:
+    """The SQL without its header comment, as it is sent to Athena."""
+    lines = sql.splitlines(keepends=True)
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "".join(lines)
 
 
 def view_sql(settings: Settings, schema: Mapping[str, Mapping[str, str]]) -> str:
     """The DuckDB text of the ``all_messages`` view, from its Athena file."""
+    frozen = tuple(
+        sorted((table, tuple(cols.items())) for table, cols in schema.items())
+    )
+    return _translated_view(settings.timezone, frozen)
+
+
+@functools.lru_cache(maxsize=8)
+def _translated_view(timezone: str, schema: tuple[Any, ...]) -> str:
+    # Translating the long view takes a good part of a second: once per process.
     from sqlglot import exp
 
     from chalicelib import translate
 
-    sql = render(VIEW_FILE, settings)
+    sql = render(VIEW_FILE, params={"timezone": timezone})
     statement = translate.parse_trino(sql)
     if not isinstance(statement, exp.Create) or statement.expression is None:
         raise QueryError(f"{VIEW_FILE}.sql must be one CREATE VIEW ... AS statement")
-    return translate.to_duckdb(statement.expression.sql(dialect="trino"), schema)
+    tables = {table: dict(columns) for table, columns in schema}
+    return translate.to_duckdb(statement.expression.sql(dialect="trino"), tables)
 
 
 def format_result(result: QueryResult, fmt: str) -> str:
@@ -381,8 +401,8 @@ def _is_zone(value: str) -> bool:
     return True
 
 
-def _literal(values: Mapping[str, str], name: str, quoted: bool) -> str:
-    value = values[name]
+def _literal(values: Mapping[str, str], match: re.Match[str], *, quoted: bool) -> str:
+    value = values[match[1]]
     return value.replace("'", "''") if quoted else value
 
 
@@ -421,9 +441,14 @@ def _table(result: QueryResult) -> str:
     cells = [[_text(value) for value in row] for row in result.rows]
     widths = [len(name) for name in result.columns]
     for row in cells:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+        widths = [
+            max(width, len(cell)) for width, cell in zip(widths, row, strict=True)
+        ]
     numeric = [
-        all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in result.rows)
+        all(
+            isinstance(row[i], int | float | Decimal) or row[i] is None
+            for row in result.rows
+        )
         and any(row[i] is not None for row in result.rows)
         for i in range(len(result.columns))
     ]

@@ -110,7 +110,7 @@ def normalize_text(value: str, form: str) -> str:
 
 
 def parse_trino(sql: str) -> Any:
-    """Parse one Trino statement, refusing what Athena refuses; returns a sqlglot tree."""
+    """Parse one Trino statement (a sqlglot tree), refusing what Athena refuses."""
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
 
@@ -130,10 +130,9 @@ def parse_trino(sql: str) -> Any:
 
 def check_tokens(sql: str) -> None:
     """Refuse, token by token, the SQL that DuckDB accepts but Athena does not."""
+    import sqlglot
     from sqlglot.errors import TokenError
     from sqlglot.tokens import TokenType
-
-    import sqlglot
 
     try:
         tokens = sqlglot.tokenize(sql, read="trino")
@@ -189,7 +188,9 @@ def _name_columns_as_athena(tree: Any) -> None:
         return
     for column in select.expressions:
         if isinstance(column, exp.Alias) and _UNNAMED.fullmatch(column.alias):
-            column.set("alias", exp.to_identifier(column.alias.replace("_col_", "_col")))
+            column.set(
+                "alias", exp.to_identifier(column.alias.replace("_col_", "_col"))
+            )
 
 
 def _ends_list(token: Any) -> bool:
@@ -259,9 +260,7 @@ def _rewrite(node: Any) -> Any:
     if isinstance(node, exp.DateDiff):
         unit = node.args.get("unit")
         name = unit.name.lower() if unit is not None else "day"
-        return _call(
-            "date_sub", exp.Literal.string(name), node.expression, node.this
-        )
+        return _call("date_sub", exp.Literal.string(name), node.expression, node.this)
     if _is_date_arithmetic(node):
         cast = exp.Cast(this=exp.Null(), to=exp.DataType.build("date"))
         node.replace(cast)

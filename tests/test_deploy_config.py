@@ -312,3 +312,36 @@ def test_every_function_may_write_only_its_own_logs(
     logs = {resource for action, resource in grants if action.startswith("logs:")}
     assert len(logs) == 2
     assert all(re.fullmatch(group, resource) for resource in logs), logs
+
+
+def test_the_policy_check_finds_missing_and_unused_policy_files(
+    tmp_path: Path,
+) -> None:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "A", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+        ],
+    }
+    (tmp_path / "policy-prod-api_handler.json").write_text(json.dumps(document))
+    (tmp_path / "policy-old.json").write_text(json.dumps(document))
+    (tmp_path / "policy-prod-compact_daily.json").write_text("{not json")
+    functions = {
+        "api_handler": {"iam_policy_file": "policy-prod-api_handler.json"},
+        "compact_daily": {"iam_policy_file": "policy-prod-compact_daily.json"},
+    }
+    stage = {
+        "autogen_policy": False,
+        "environment_variables": {"TGLAKE_RAW": "s3://b", "TGLAKE_ENRICHED": "s3://c"},
+        "lambda_functions": functions,
+    }
+    config = {"stages": {"dev": {}, "prod": stage}}
+
+    problems = list(checker.policy_problems(config, tmp_path))
+
+    assert problems[0].startswith("policy-prod-compact_daily.json: not a readable")
+    assert problems[1:] == [
+        "stage prod gives compact_dirty no iam_policy_file",
+        "stage prod gives note_late_data no iam_policy_file",
+        "policy-old.json: no function of a deployed stage uses it",
+    ]

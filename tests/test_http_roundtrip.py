@@ -1,4 +1,4 @@
-"""A real HTTP round trip: ``chalice local`` in a subprocess, posted to with requests."""
+"""A real HTTP round trip: `chalice local` in a subprocess, posted to with requests."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from chalicelib import jobs, layout
-from chalicelib.compaction import Compactor, dirty_days
+from chalicelib.compaction import Compactor, DayExpired, dirty_days
 from chalicelib.config import Settings
 from chalicelib.errors import StorageError
 from chalicelib.ingest import Ingestor
@@ -235,3 +236,20 @@ def test_the_daily_schedule_compacts_yesterday_of_its_event_time(
     assert answer.payload == {"day": "2024-03-10", "rows": 3}
     assert rows(lake) == [0, 1, 2]
     assert "compacted day=2024-03-10 objects=3 rows=3" in caplog.text
+
+
+def test_a_day_past_the_raw_retention_is_never_rebuilt_from_what_is_left(lake):
+    ingest(lake, message(1), message(2))
+    jobs.compactor(lake).compact_day(DAY)
+    keeping = replace(lake, raw_retention_days=30)
+    (late_edit,) = ingest(lake, message(3))
+    jobs.mark_dirty(open_store(lake.enriched), DAY)
+
+    marked = jobs.note_raw_object(keeping, late_edit)
+    results = jobs.compact_dirty(keeping)
+    with pytest.raises(DayExpired, match="past the raw retention"):
+        jobs.compactor(keeping).compact_day(DAY)
+
+    assert (marked, results) == (False, [])
+    assert rows(lake) == [1, 2]
+    assert dirty_days(open_store(lake.enriched)) == []

@@ -30,11 +30,17 @@ def test_every_sample_is_stored_once_and_compacted(client, folder_lake, samples)
     assert sum(r.objects for r in results) == len(samples)
     messages = {
         (row["chat_id"], row["message_id"])
-        for row in (message_row(json.loads(p.read_bytes()), folder_lake.zone) for p in samples)
+        for row in (
+            message_row(json.loads(p.read_bytes()), folder_lake.zone) for p in samples
+        )
         if row
     }
     assert sum(r.rows for r in results) == len(messages)
-    others = [p for p in samples if inspect(json.loads(p.read_bytes())).kind not in MESSAGE_KINDS]
+    others = [
+        p
+        for p in samples
+        if inspect(json.loads(p.read_bytes())).kind not in MESSAGE_KINDS
+    ]
     assert sum(r.other for r in results) == len(others)
     for result in results:
         if result.key:

@@ -64,7 +64,9 @@ def local_api() -> Iterator[tuple[ThreadingHTTPServer, str]]:
     """A real HTTP server on localhost playing the Bot API from a script."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.script = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield server, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -159,7 +161,7 @@ def test_the_client_can_be_printed_without_its_token():
 
 def test_a_real_read_timeout_is_an_error_without_the_token(local_api, caplog):
     server, url = local_api
-    server.script.extend([(200, {"ok": True, "result": {}}, 1.0)] * 2)
+    server.script.extend([(200, {"ok": True, "result": {}}, 0.4)] * 2)
     caplog.set_level(logging.DEBUG)
     api = BotApi(FAKE_TOKEN, base_url=url, timeout=0.2, retries=1, backoff=0)
 

@@ -1,4 +1,4 @@
-"""Trino SQL run on DuckDB gives Athena's answers, or is refused as Athena refuses it."""
+"""Trino SQL on DuckDB gives Athena's answers, or is refused as Athena refuses it."""
 
 from __future__ import annotations
 
@@ -102,7 +102,9 @@ def test_a_translated_expression_gives_athenas_answer(connection, expression, at
     ],
 )
 def test_sql_that_athena_refuses_is_refused_locally(sql, reason):
-    with pytest.raises(QueryError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        QueryError, match=reason.replace("(", r"\(").replace(")", r"\)")
+    ):
         translate.to_duckdb(sql, SCHEMA)
 
 

@@ -11,6 +11,8 @@ import click
 from chalicelib.cli.base import load_settings, main
 from chalicelib.compaction import DayResult
 
+DEMO_ROWS = 24
+
 
 @main.command()
 @click.option(
@@ -54,8 +56,16 @@ def demo(folder: Path, seed: int) -> None:
             continue
         result = queries.run_local(query.name, settings)
         click.echo(f"\n== {query.name}: {query.title}")
-        click.echo(queries.format_result(result, "table"))
-    answers = ", ".join(f"{count}x {status}" for status, count in sorted(statuses.items()))
+        shown = queries.QueryResult(result.columns, result.rows[:DEMO_ROWS])
+        click.echo(queries.format_result(shown, "table"))
+        if len(result.rows) > DEMO_ROWS:
+            click.echo(
+                f"(the first {DEMO_ROWS} of {len(result.rows)} rows; "
+                f"`tglake query {query.name}` shows all)"
+            )
+    answers = ", ".join(
+        f"{count}x {status}" for status, count in sorted(statuses.items())
+    )
     click.echo(
         f"\nposted {len(bodies)} updates ({answers}); stored {len(raw_keys)} raw "
         f"objects; compacted {len(results)} days into "
@@ -73,8 +83,16 @@ def demo(folder: Path, seed: int) -> None:
 @click.option(
     "--all", "every", is_flag=True, help="Every day (after a schema change; resumes)."
 )
+@click.option(
+    "--restart", is_flag=True, help="With --all: start over instead of resuming."
+)
 def compact(
-    day: object, first: object, last: object, yesterday: bool, every: bool
+    day: object,
+    first: object,
+    last: object,
+    yesterday: bool,
+    every: bool,
+    restart: bool,
 ) -> None:
     """Compact raw days into one Parquet file each.
 
@@ -88,8 +106,10 @@ def compact(
     if every:
         from chalicelib import maintenance
 
-        maintenance.compact_all(settings, progress=_echo_result)
+        maintenance.compact_all(settings, progress=_echo_result, resume=not restart)
         return
+    if restart:
+        raise click.UsageError("--restart goes with --all")
     days = _days(day, first, last, yesterday, compaction.yesterday(settings))
     worker = jobs.compactor(settings)
     for current in days:

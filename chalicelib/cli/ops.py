@@ -138,7 +138,7 @@ def webhook_info(max_pending: int, error_window: int) -> None:
     help="Also throw away every update Telegram is holding (they are lost).",
 )
 def webhook_delete(drop_pending_updates: bool) -> None:
-    """Remove the webhook (for ``tglake poll``); pending updates are kept."""
+    """Remove the webhook (to use `tglake poll`); pending updates are kept."""
     api = _api(load_settings())
     pending = api.get_webhook_info().get("pending_update_count", 0)
     api.delete_webhook(drop_pending_updates=drop_pending_updates)
@@ -201,9 +201,10 @@ def doctor(max_pending: int, error_window: int) -> None:
 def poll(timeout: int, limit: int, once: bool) -> None:
     """Long-poll Telegram instead of a webhook, storing every update like it.
 
-    For a machine without a public HTTPS URL. The offset is kept in the raw store,
-    so a restart neither loses nor repeats updates; Ctrl-C stops cleanly. Telegram
-    refuses this while a webhook is set: run `tglake webhook delete` first.
+    For a machine without a public HTTPS URL. The offset is kept in the raw
+    store, so a restart loses nothing and stores nothing twice; Ctrl-C stops
+    cleanly. Telegram refuses this while a webhook is set: run `tglake webhook
+    delete` first.
     """
     from tqdm import tqdm
 

@@ -40,7 +40,7 @@ from chalicelib.errors import QueryError
 @click.option(
     "--show-sql",
     is_flag=True,
-    help="Print the filled Athena SQL instead of running it (for the console).",
+    help="Print the filled SQL, without its header, instead of running it.",
 )
 def query(
     name: str | None,
@@ -64,7 +64,7 @@ def query(
     given = _parse_params(params)
     settings = load_settings()
     if show_sql:
-        click.echo(queries.render(name, settings, given))
+        click.echo(queries.statement(queries.render(name, settings, given)), nl=False)
         return
     if engine == "athena":
         click.echo(f"running {name} on Athena ...", err=True)
