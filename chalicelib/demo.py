@@ -140,7 +140,9 @@ def _day(talk: Conversation, day: date, offset: int) -> None:
         **_caption(rng.choice(PHOTO_CAPTIONS)),
     )
     if offset == 1:
-        talk.post(USERS[1], at(17, 3), sticker={"file_id": "demo-sticker", "emoji": "😂"})
+        talk.post(
+            USERS[1], at(17, 3), sticker={"file_id": "demo-sticker", "emoji": "😂"}
+        )
         talk.post(USERS[2], at(17, 9), voice={"file_id": "demo-voice", "duration": 14})
         talk.post(USERS[3], at(18, 0), text="/ajuda@demo_bot")
         # Just before local midnight: already the next day in UTC.

@@ -201,11 +201,15 @@ def _draw_content_mix(
         counts[day, kind] = messages
     kinds = sorted(totals, key=lambda kind: (-totals[kind], kind))
     axes = figure.subplots()
-    bottom = [0] * len(days)
+    bottom = dict.fromkeys(days, 0)
     for kind in kinds:
-        heights = [counts.get((day, kind), 0) for day in days]
-        axes.bar(days, heights, bottom=bottom, label=kind)
-        bottom = [low + high for low, high in zip(bottom, heights, strict=True)]
+        # Only the days that have the kind: an empty bar on top of a stack would pin
+        # the axis to its height and leave no room above the tallest day.
+        shown = [day for day in days if (day, kind) in counts]
+        heights = [counts[day, kind] for day in shown]
+        axes.bar(shown, heights, bottom=[bottom[day] for day in shown], label=kind)
+        for day, height in zip(shown, heights, strict=True):
+            bottom[day] += height
     _date_axis(axes)
     axes.set_ylabel("messages")
     _count_axis(axes.yaxis)
