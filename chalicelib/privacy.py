@@ -772,10 +772,7 @@ def apply_purge(
 
 def _partition_day(key: str) -> date | None:
     if key.startswith(layout.DIRTY_PREFIX):
-        try:
-            return date.fromisoformat(key[len(layout.DIRTY_PREFIX) :])
-        except ValueError:
-            return None
+        return layout.dirty_day(key)
     return layout.day_of_key(key)
 
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import jobs, layout, privacy, runtime
+from chalicelib import compaction, jobs, layout, privacy, runtime
 from chalicelib.cli import main
 from chalicelib.config import Settings
 from chalicelib.ingest import Ingestor
@@ -431,3 +431,19 @@ def test_purge_removes_every_version_on_a_versioned_bucket(s3_lake):
     names = {item["Key"] for item in listed.get("Versions", [])}
     names |= {item["Key"] for item in listed.get("DeleteMarkers", [])}
     assert names == {f"lake/{keys[3]}", f"lake/{keys[0]}"}
+
+
+def test_an_enriched_purge_removes_the_dirty_markers_of_its_days(folder_lake):
+    aged_lake(folder_lake)
+    today = privacy.lake_today(folder_lake)
+    enriched = runtime.store(folder_lake.enriched)
+    old, recent = today - timedelta(days=10), today - timedelta(days=3)
+    for day in (old, recent):
+        compaction.mark_dirty(enriched, day, name="late")
+
+    result = CliRunner().invoke(
+        main, ["purge", "--layer", "enriched", "--older-than", "5", "--yes"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert compaction.dirty_days(enriched) == [recent]
