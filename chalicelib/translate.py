@@ -18,6 +18,7 @@ translation alone is silently wrong, and fixes or refuses those cases:
   ``date_diff`` counts boundaries crossed).
 - ``max_by(x, y)`` returns ``x`` of the row with the largest ``y`` even when that
   ``x`` is NULL (DuckDB's ``arg_max`` would skip it); ``min_by`` likewise.
+- ``count_if(x)`` over no rows is 0, as in Trino (DuckDB's gives NULL).
 - ``normalize(x, NFD)`` runs Python's ``unicodedata.normalize`` (DuckDB has no
   ``normalize``), so the usual accent stripping
   ``regexp_replace(normalize(x, NFD), '\\p{Mn}', '')`` works in both engines.
@@ -257,6 +258,9 @@ def _rewrite(node: Any) -> Any:
         # DuckDB's arg_max skips a NULL value; Trino's max_by returns it.
         name = "arg_max_null" if isinstance(node, exp.ArgMax) else "arg_min_null"
         return _call(name, node.this, node.expression)
+    if isinstance(node, exp.CountIf):
+        # DuckDB's count_if is a sum underneath: NULL over no rows, Trino's is 0.
+        return exp.Count(this=exp.If(this=node.this, true=exp.Literal.number(1)))
     if isinstance(node, exp.DateDiff):
         unit = node.args.get("unit")
         name = unit.name.lower() if unit is not None else "day"

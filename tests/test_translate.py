@@ -108,6 +108,25 @@ def test_sql_that_athena_refuses_is_refused_locally(sql, reason):
         translate.to_duckdb(sql, SCHEMA)
 
 
+@pytest.mark.parametrize(
+    ("expression", "athena"),
+    [
+        ("count_if(seven > 5)", 0),
+        ("count(*)", 0),
+        ("sum(seven)", None),
+        ("max_by(word, unix)", None),
+    ],
+)
+def test_an_aggregate_over_no_rows_gives_athenas_answer(connection, expression, athena):
+    sql = translate.to_duckdb(f"SELECT {expression} FROM t WHERE seven > 100", SCHEMA)
+    assert connection.execute(sql).fetchone()[0] == athena
+
+
+def test_count_if_counts_only_true_conditions(connection):
+    assert answer(connection, "count_if(seven > 5)") == 1
+    assert answer(connection, "count_if(nothing = 'x')") == 0
+
+
 def test_an_unnamed_column_is_named_as_athena_names_it(connection):
     sql = translate.to_duckdb("SELECT count(*), max(seven) AS top FROM t", SCHEMA)
 
