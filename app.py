@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Chalice, Cron, Rate, Response
 from chalice.app import CloudWatchEvent, S3Event
 
-from chalicelib import config, jobs, layout, runtime
+from chalicelib import backlog, config, jobs, layout, runtime
 
 app = Chalice(app_name="tglake")
 runtime.configure_logging()
@@ -44,3 +44,9 @@ def compact_dirty(event: CloudWatchEvent) -> dict[str, object]:
 )
 def note_late_data(event: S3Event) -> None:
     jobs.note_raw_object(runtime.settings(), event.key)
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="watch_backlog")
+def watch_backlog(event: CloudWatchEvent) -> dict[str, object]:
+    found = backlog.watch_backlog(runtime.settings())
+    return found.summary() if found else {"skipped": "no TGLAKE_BOT_TOKEN_PARAMETER"}

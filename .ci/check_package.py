@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,36 @@ ROOT = Path(__file__).resolve().parents[1]
 CHALICE_DIR = ROOT / ".chalice"
 PACKAGED_STAGE = "prod"
 LOCAL_STAGE = "dev"
-FUNCTIONS = ("api_handler", "compact_daily", "compact_dirty", "note_late_data")
+FUNCTIONS = (
+    "api_handler",
+    "compact_daily",
+    "compact_dirty",
+    "note_late_data",
+    "watch_backlog",
+)
 COMPACTION = ("compact_daily", "compact_dirty")
+# Invoked by EventBridge or S3, so Lambda retries them and then needs a destination.
+ASYNC_FUNCTIONS = ("compact_daily", "compact_dirty", "note_late_data", "watch_backlog")
+ALERTS_FILE = ROOT / "deploy" / "alerts.tf.json"
+FAILURE_TARGETS = ("aws_sqs_queue", "aws_sns_topic")
+# (namespace, metric) of the alarms the deployment guide promises, besides one on
+# each asynchronous function's Errors.
+REQUIRED_ALARMS = (
+    ("AWS/ApiGateway", "5XXError"),
+    ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    ("tglake", "PendingUpdateCount"),
+)
+# The named things a Terraform expression can refer to.
+_REFERENCE = re.compile(
+    r"(?<![\w.\"-])(data\.[a-z0-9_]+\.[\w-]+|var\.\w+|local\.\w+"
+    r"|(?:aws|null)_[a-z0-9_]+\.[\w-]+)"
+)
+_BLOCK_KINDS = {
+    "resource": "",
+    "data": "data.",
+    "variable": "var.",
+    "output": "output.",
+}
 MAX_ZIP_BYTES = 5 * 1024 * 1024
 DEFAULT_PYTHON = (3, 12)
 HEAVY_PACKAGES = ("pyarrow", "duckdb", "numpy", "pandas")
@@ -207,9 +235,12 @@ def copy_project(target: Path) -> None:
 
 
 def package(
-    chalice: Path, project: Path, out: Path
+    chalice: Sequence[str], project: Path, out: Path
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``chalice package`` with a region and fake credentials, never real ones."""
+    """Run ``chalice package`` with a region and fake credentials, never real ones.
+
+    ``chalice`` is the command that starts Chalice's CLI.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_DEFAULT_REGION="us-east-1",
@@ -217,7 +248,7 @@ def package(
         AWS_SECRET_ACCESS_KEY="testing",
     )
     command = [
-        str(chalice),
+        *chalice,
         "package",
         "--pkg-format",
         "terraform",
@@ -259,6 +290,173 @@ def terraform_problems(
             yield f"{name} reserved concurrency {concurrency}"
 
 
+def alerts_problems(alerts: dict[str, Any]) -> Iterator[str]:
+    """What the alerts file lacks: a failure destination per asynchronous function,
+    an Errors alarm per function, the promised alarms, and someone to tell."""
+    resources = alerts.get("resource", {})
+    configs = resources.get("aws_lambda_function_event_invoke_config", {})
+    targets = {
+        _function_of(body.get("function_name")): body
+        for name, body in configs.items()
+        if name != "//"
+    }
+    alarms = {
+        name: body
+        for name, body in resources.get("aws_cloudwatch_metric_alarm", {}).items()
+        if name != "//"
+    }
+    for function in ASYNC_FUNCTIONS:
+        config = targets.get(function)
+        if config is None:
+            yield f"{function} has no aws_lambda_function_event_invoke_config"
+            continue
+        failure = _block(_block(config.get("destination_config")).get("on_failure"))
+        destination = str(failure.get("destination", ""))
+        if not any(f"${{{target}." in destination for target in FAILURE_TARGETS):
+            yield f"{function} has no on_failure destination (SQS queue or SNS topic)"
+        errors = [
+            name
+            for name, alarm in alarms.items()
+            if alarm.get("metric_name") == "Errors"
+            and _function_of(_block(alarm.get("dimensions")).get("FunctionName"))
+            == function
+        ]
+        if not errors:
+            yield f"{function} has no alarm on its Lambda Errors"
+    present = {
+        (alarm.get("namespace"), alarm.get("metric_name")) for alarm in alarms.values()
+    }
+    for namespace, metric in REQUIRED_ALARMS:
+        if (namespace, metric) not in present:
+            yield f"no alarm on {namespace} {metric}"
+    for name, alarm in alarms.items():
+        if not alarm.get("alarm_actions"):
+            yield f"alarm {name} notifies nobody (no alarm_actions)"
+
+
+def reference_problems(
+    documents: dict[str, dict[str, Any]], source: str
+) -> Iterator[str]:
+    """References of ``documents[source]`` that no document defines, and names that
+    two documents define (Terraform refuses both)."""
+    defined: dict[str, str] = {}
+    for filename, document in documents.items():
+        for address in _addresses(document):
+            if address in defined:
+                yield f"{address} is defined in both {defined[address]} and {filename}"
+            defined[address] = filename
+    for reference in sorted(set(_references(documents[source]))):
+        if reference not in defined:
+            yield f"{source} refers to {reference}, which no file defines"
+
+
+def name_problems(
+    documents: dict[str, dict[str, Any]], source: str, queues: set[str]
+) -> Iterator[str]:
+    """Names the alerts file builds from Chalice's app and stage that differ from
+    the functions' real names, or from the queue the policies let them send to."""
+    alerts = documents[source]
+    resources: dict[str, dict[str, Any]] = {}
+    values: dict[str, str] = {}
+    for document in documents.values():
+        for type_, named in document.get("resource", {}).items():
+            resources.setdefault(type_, {}).update(named)
+        chalice = document.get("data", {}).get("null_data_source", {}).get("chalice")
+        for key, value in (chalice or {}).get("inputs", {}).items():
+            values[f"data.null_data_source.chalice.outputs.{key}"] = value
+    for name, value in alerts.get("locals", {}).items():
+        values[f"local.{name}"] = _resolve(value, values)
+    functions = resources.get("aws_lambda_function", {})
+    for key, group in alerts["resource"].get("aws_cloudwatch_log_group", {}).items():
+        wanted = "/aws/lambda/" + functions.get(key, {}).get("function_name", "?")
+        if _resolve(group["name"], values) != wanted:
+            yield f"log group {key} is {_resolve(group['name'], values)}, not {wanted}"
+    for key, queue in alerts["resource"].get("aws_sqs_queue", {}).items():
+        if _resolve(queue["name"], values) not in queues:
+            yield f"queue {key} is {_resolve(queue['name'], values)}, not {queues}"
+
+
+def policy_queues(config: dict[str, Any], stage: str) -> set[str]:
+    """The SQS queues a stage's policies let its functions send to."""
+    queues = set()
+    for filename in policy_files(config, stage).values():
+        document = json.loads((CHALICE_DIR / filename).read_text())
+        for statement in document["Statement"]:
+            for resource in _as_list(statement.get("Resource")):
+                if resource.startswith("arn:aws:sqs:"):
+                    queues.add(resource.rsplit(":", 1)[1])
+    return queues
+
+
+def _resolve(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def _addresses(document: dict[str, Any]) -> Iterator[str]:
+    for kind, prefix in _BLOCK_KINDS.items():
+        blocks = document.get(kind, {})
+        if kind in ("resource", "data"):
+            for type_, named in blocks.items():
+                for name in named:
+                    if type_ != "//" and name != "//":
+                        yield f"{prefix}{type_}.{name}"
+        else:
+            yield from (f"{prefix}{name}" for name in blocks if name != "//")
+    # JSON syntax allows one "locals" object or a list of them.
+    locals_ = document.get("locals", {})
+    for block in locals_ if isinstance(locals_, list) else [locals_]:
+        yield from (f"local.{name}" for name in block if name != "//")
+
+
+def _references(value: Any, *, in_depends_on: bool = False) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key != "//":
+                yield from _references(item, in_depends_on=key == "depends_on")
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item, in_depends_on=in_depends_on)
+    elif isinstance(value, str):
+        expressions = [value] if in_depends_on else _interpolations(value)
+        for expression in expressions:
+            yield from _REFERENCE.findall(expression)
+
+
+def _interpolations(text: str) -> Iterator[str]:
+    """The expressions inside ``${...}``, nested braces included."""
+    start = text.find("${")
+    while start != -1:
+        depth, end = 0, start + 1
+        for end in range(start + 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        yield text[start + 2 : end]
+        start = text.find("${", end)
+
+
+def _function_of(expression: Any) -> str:
+    match = re.fullmatch(r"\$\{aws_lambda_function\.([\w-]+)\.\w+\}", str(expression))
+    return match[1] if match else ""
+
+
+def _block(value: Any) -> dict[str, Any]:
+    """A nested block, written in JSON as an object or a list of one object."""
+    if isinstance(value, list):
+        value = value[0] if value else {}
+    return value if isinstance(value, dict) else {}
+
+
+def load_terraform(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every ``*.tf.json`` of a folder by file name, as Terraform would read them."""
+    return {
+        path.name: json.loads(path.read_text())
+        for path in sorted(folder.glob("*.tf.json"))
+    }
+
+
 class Report:
     """Prints one line per check and remembers whether any failed."""
 
@@ -288,6 +486,45 @@ def check_policies(report: Report, config: dict[str, Any]) -> None:
     )
 
 
+def check_alerts_file(report: Report) -> None:
+    """The alerts file on its own: JSON, destinations and alarms."""
+    try:
+        alerts = json.loads(ALERTS_FILE.read_text())
+    except (OSError, ValueError) as error:
+        report.check(False, f"{ALERTS_FILE.name} is readable JSON", str(error))
+        return
+    problems = list(alerts_problems(alerts))
+    report.check(
+        not problems,
+        f"{ALERTS_FILE.name} gives every asynchronous function a failure destination "
+        "and has the promised alarms",
+        "\n".join(problems),
+    )
+
+
+def check_merged_alerts(report: Report, out: Path, config: dict[str, Any]) -> None:
+    """The alerts file beside the generated one: every reference resolves."""
+    shutil.copy2(ALERTS_FILE, out / ALERTS_FILE.name)
+    try:
+        documents = load_terraform(out)
+    except ValueError as error:
+        report.check(False, "every *.tf.json of the package is JSON", str(error))
+        return
+    problems = list(reference_problems(documents, ALERTS_FILE.name))
+    report.check(
+        not problems,
+        f"every reference of {ALERTS_FILE.name} resolves beside chalice.tf.json",
+        "\n".join(problems),
+    )
+    queues = policy_queues(config, PACKAGED_STAGE)
+    problems = list(name_problems(documents, ALERTS_FILE.name, queues))
+    report.check(
+        not problems,
+        "its log groups and failure queue carry the names Chalice and the policies use",
+        "\n".join(problems),
+    )
+
+
 def check_package(report: Report, config: dict[str, Any]) -> None:
     """Package the prod stage under the layer's Python and check what comes out."""
     version = layer_python(config, PACKAGED_STAGE) or DEFAULT_PYTHON
@@ -304,7 +541,7 @@ def check_package(report: Report, config: dict[str, Any]) -> None:
         try:
             chalice = install_chalice(python, folder / "venv")
             copy_project(folder / "project")
-            result = package(chalice, folder / "project", folder / "out")
+            result = package([str(chalice)], folder / "project", folder / "out")
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
             report.check(False, "set up and run chalice package", str(error))
             return
@@ -349,6 +586,7 @@ def check_output(
         "generated functions carry the configured runtime, layers and concurrency",
         "\n".join(problems),
     )
+    check_merged_alerts(report, out, config)
 
 
 def main() -> int:
@@ -356,6 +594,7 @@ def main() -> int:
     report = Report()
     config = load_config()
     check_policies(report, config)
+    check_alerts_file(report)
     check_package(report, config)
     print(f"{'package checks failed' if report.failed else 'package checks passed'}")
     return 1 if report.failed else 0

@@ -27,6 +27,7 @@ class Settings:
     allow_all_chats: bool = False
     secret_tokens: tuple[str, ...] = field(default=(), repr=False)
     secret_parameter: str = ""
+    bot_token_parameter: str = ""
     timezone: str = "UTC"
     stage: str = LOCAL_STAGE
     bot_id: str = "0"
@@ -58,6 +59,7 @@ class Settings:
             allow_all_chats=_flag(env, "TGLAKE_ALLOW_ALL_CHATS"),
             secret_tokens=_secrets(env, "TGLAKE_SECRET_TOKEN"),
             secret_parameter=_text(env, "TGLAKE_SECRET_PARAMETER", ""),
+            bot_token_parameter=_text(env, "TGLAKE_BOT_TOKEN_PARAMETER", ""),
             timezone=_timezone(env),
             stage=_text(env, "TGLAKE_STAGE", LOCAL_STAGE),
             bot_id=_bot_id(env),

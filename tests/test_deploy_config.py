@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,14 +14,22 @@ from typing import Any
 import pytest
 from chalice.config import Config
 
+from chalicelib import backlog
 from chalicelib import config as tglake_config
 from chalicelib.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHALICE_DIR = ROOT / ".chalice"
 DEPLOYED = ("staging", "prod")
-FUNCTIONS = ("api_handler", "compact_daily", "compact_dirty", "note_late_data")
+FUNCTIONS = (
+    "api_handler",
+    "compact_daily",
+    "compact_dirty",
+    "note_late_data",
+    "watch_backlog",
+)
 COMPACTION = ("compact_daily", "compact_dirty")
+ASYNCHRONOUS = ("compact_daily", "compact_dirty", "note_late_data", "watch_backlog")
 # What the README's fill-in command replaces, with values of the right shape.
 PLACEHOLDERS = {
     "{account_id}": "111122223333",
@@ -287,7 +297,7 @@ def test_the_s3_hook_may_only_mark_days_dirty(
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
-@pytest.mark.parametrize("name", [*COMPACTION, "note_late_data"])
+@pytest.mark.parametrize("name", ASYNCHRONOUS)
 def test_asynchronous_functions_may_send_failures_to_the_queue(
     chalice_config: dict[str, Any], stage: str, name: str
 ) -> None:
@@ -343,5 +353,207 @@ def test_the_policy_check_finds_missing_and_unused_policy_files(
     assert problems[1:] == [
         "stage prod gives compact_dirty no iam_policy_file",
         "stage prod gives note_late_data no iam_policy_file",
+        "stage prod gives watch_backlog no iam_policy_file",
         "policy-old.json: no function of a deployed stage uses it",
+    ]
+
+
+@pytest.fixture(scope="module")
+def alerts() -> dict[str, Any]:
+    return json.loads(checker.ALERTS_FILE.read_text())
+
+
+def _without(document: dict[str, Any], *path: str) -> dict[str, Any]:
+    """A deep copy of ``document`` with the key at ``path`` removed."""
+    copy = json.loads(json.dumps(document))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    return copy
+
+
+def test_the_asynchronous_functions_are_the_apps_schedules_and_s3_hooks() -> None:
+    import app
+
+    sources = {source.name for source in app.app.event_sources}
+
+    assert sources == set(ASYNCHRONOUS) == set(checker.ASYNC_FUNCTIONS)
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_backlog_watcher_is_small_and_reads_only_the_bot_token(
+    chalice_config: dict[str, Any], stage: str
+) -> None:
+    function = _function(chalice_config, stage, "watch_backlog")
+    parameter = _environment(chalice_config, stage)["TGLAKE_BOT_TOKEN_PARAMETER"]
+
+    policy = _policy(chalice_config, stage, "watch_backlog")
+
+    assert not function.layers
+    assert function.lambda_memory_size <= 256
+    assert function.lambda_timeout <= 60
+    assert parameter == f"/tglake/{stage}/bot-token"
+    grants = _grants(policy)
+    assert not {action for action, _ in grants if action.startswith("s3:")}
+    [(_, arn)] = [pair for pair in grants if pair[0] == "ssm:GetParameter"]
+    assert re.fullmatch(rf"arn:aws:ssm:[^:]+:[^:]+:parameter{parameter}", arn)
+    [metrics] = [
+        statement
+        for statement in policy["Statement"]
+        if statement["Action"] == "cloudwatch:PutMetricData"
+    ]
+    condition = {"StringEquals": {"cloudwatch:namespace": backlog.NAMESPACE}}
+    assert metrics["Condition"] == condition
+
+
+def test_every_asynchronous_function_has_a_failure_destination_and_alarms(
+    alerts: dict[str, Any],
+) -> None:
+    assert list(checker.alerts_problems(alerts)) == []
+
+
+@pytest.mark.parametrize("name", ASYNCHRONOUS)
+def test_each_failure_destination_is_the_failure_queue(
+    alerts: dict[str, Any], name: str
+) -> None:
+    configs = alerts["resource"]["aws_lambda_function_event_invoke_config"]
+
+    config = configs[name]
+
+    assert config["function_name"] == f"${{aws_lambda_function.{name}.function_name}}"
+    destination = config["destination_config"]["on_failure"]["destination"]
+    assert destination == "${aws_sqs_queue.tglake_failures.arn}"
+    # Lambda checks the role's permission when the destination is attached.
+    assert config["depends_on"] == [f"aws_iam_role_policy.{name}_role"]
+
+
+def test_the_backlog_alarm_watches_the_metric_the_function_publishes(
+    alerts: dict[str, Any],
+) -> None:
+    alarms = alerts["resource"]["aws_cloudwatch_metric_alarm"]
+
+    alarm = alarms["webhook_backlog"]
+
+    assert (alarm["namespace"], alarm["metric_name"]) == (
+        backlog.NAMESPACE,
+        backlog.PENDING_METRIC,
+    )
+    assert list(alarm["dimensions"]) == ["Stage"]
+    assert alarms["webhook_delivery_errors"]["metric_name"] == backlog.ERROR_AGE_METRIC
+    assert all(
+        alarm["alarm_actions"] == ["${aws_sns_topic.tglake_alerts.arn}"]
+        for alarm in alarms.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "complaint"),
+    [
+        (
+            ("resource", "aws_lambda_function_event_invoke_config", "note_late_data"),
+            "note_late_data has no aws_lambda_function_event_invoke_config",
+        ),
+        (
+            (
+                "resource",
+                "aws_lambda_function_event_invoke_config",
+                "watch_backlog",
+                "destination_config",
+            ),
+            "watch_backlog has no on_failure destination (SQS queue or SNS topic)",
+        ),
+        (
+            ("resource", "aws_cloudwatch_metric_alarm", "compact_dirty_errors"),
+            "compact_dirty has no alarm on its Lambda Errors",
+        ),
+        (
+            ("resource", "aws_cloudwatch_metric_alarm", "webhook_backlog"),
+            "no alarm on tglake PendingUpdateCount",
+        ),
+        (
+            ("resource", "aws_cloudwatch_metric_alarm", "webhook_5xx", "alarm_actions"),
+            "alarm webhook_5xx notifies nobody (no alarm_actions)",
+        ),
+    ],
+)
+def test_the_alerts_check_names_what_is_missing(
+    alerts: dict[str, Any], path: tuple[str, ...], complaint: str
+) -> None:
+    problems = list(checker.alerts_problems(_without(alerts, *path)))
+
+    assert problems == [complaint]
+
+
+def test_the_reference_check_finds_undefined_and_doubly_defined_names() -> None:
+    generated = {
+        "resource": {"aws_lambda_function": {"compact_daily": {}}},
+        "output": {"RestAPIId": {"value": "x"}},
+    }
+    alerts = {
+        "output": {"RestAPIId": {"value": "${aws_lambda_function.compact_daily.arn}"}},
+        "resource": {
+            "aws_sqs_queue": {"q": {"name": "${local.missing}-${var.stage}"}},
+            "aws_lambda_function_event_invoke_config": {
+                "x": {
+                    "function_name": "${aws_lambda_function.compact_daily.arn}",
+                    "depends_on": ["aws_iam_role_policy.compact_daily_role"],
+                }
+            },
+        },
+    }
+    documents = {"chalice.tf.json": generated, "alerts.tf.json": alerts}
+
+    problems = list(checker.reference_problems(documents, "alerts.tf.json"))
+
+    assert problems == [
+        "output.RestAPIId is defined in both chalice.tf.json and alerts.tf.json",
+        "alerts.tf.json refers to aws_iam_role_policy.compact_daily_role, "
+        "which no file defines",
+        "alerts.tf.json refers to local.missing, which no file defines",
+        "alerts.tf.json refers to var.stage, which no file defines",
+    ]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The prod stage packaged for Terraform, with the alerts file beside it."""
+    # The project without requirements: Chalice then runs no pip, which takes a
+    # second and no network. .ci/check_package.py does the same with them.
+    folder = tmp_path_factory.mktemp("package")
+    project, out = folder / "project", folder / "out"
+    checker.copy_project(project)
+    (project / "requirements.txt").write_text("")
+    chalice = [sys.executable, "-c", "from chalice.cli import main; main()"]
+    result = checker.package(chalice, project, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shutil.copy2(checker.ALERTS_FILE, out)
+    return checker.load_terraform(out)
+
+
+def test_the_alerts_file_fits_the_terraform_chalice_generates(
+    packaged: dict[str, dict[str, Any]], chalice_config: dict[str, Any]
+) -> None:
+    queues = checker.policy_queues(chalice_config, "prod")
+
+    assert sorted(packaged) == ["alerts.tf.json", "chalice.tf.json"]
+    assert list(checker.reference_problems(packaged, "alerts.tf.json")) == []
+    assert queues == {"tglake-prod-failures"}
+    assert list(checker.name_problems(packaged, "alerts.tf.json", queues)) == []
+
+
+def test_the_name_check_finds_a_log_group_that_is_not_the_functions(
+    packaged: dict[str, dict[str, Any]],
+) -> None:
+    documents = json.loads(json.dumps(packaged))
+    groups = documents["alerts.tf.json"]["resource"]["aws_cloudwatch_log_group"]
+    groups["compact_daily"]["name"] = "/aws/lambda/${local.tglake_name}-compact-daily"
+
+    problems = list(
+        checker.name_problems(documents, "alerts.tf.json", {"tglake-prod-failures"})
+    )
+
+    assert problems == [
+        "log group compact_daily is /aws/lambda/tglake-prod-compact-daily, "
+        "not /aws/lambda/tglake-prod-compact_daily"
     ]
