@@ -16,16 +16,27 @@ WITH updates AS (
   WHERE context_date BETWEEN '{{start}}' AND '{{end}}'
 ),
 
+-- TRY_CAST: a new_chat_members that is not a list adds no one instead of failing
+-- the query; the chat id is read once per update, not once per member.
+member_lists AS (
+  SELECT
+    context_date,
+    json_extract_scalar(line, '$.message.chat.id') AS chat_id,
+    TRY_CAST(json_extract(line, '$.message.new_chat_members') AS array(json))
+      AS members
+  FROM updates
+  WHERE json_extract(line, '$.message.new_chat_members') IS NOT NULL
+),
+
 joined_by_message AS (
   SELECT
-    u.context_date,
-    json_extract_scalar(u.line, '$.message.chat.id') AS chat_id,
+    l.context_date,
+    l.chat_id,
     json_extract_scalar(member, '$.id') AS user_id,
     'joined' AS direction
-  FROM updates AS u
-  CROSS JOIN UNNEST(
-    CAST(json_extract(u.line, '$.message.new_chat_members') AS array(json))
-  ) AS t (member)
+  FROM member_lists AS l
+  CROSS JOIN UNNEST(l.members) AS t (member)
+  WHERE json_extract_scalar(member, '$.id') IS NOT NULL
 ),
 
 left_by_message AS (

@@ -1,9 +1,9 @@
 """Webhook benchmark: time per update, handler overhead and cold start, beside the
 original design measured in the same run.
 
-Warm: every generated update goes, in turn, through each case below, so a slow patch
-of the disk or the machine hits all of them alike (interleaved, not one after the
-other):
+Warm: every generated update goes, in turn, through each case below, in an order that
+rotates, so a slow patch of the disk or the machine hits all of them alike
+(interleaved, not one case after the other):
 
 - ``Webhook.handle``: tglake's handler, secret checked, allowlist on, one INFO line
   per update (formatted, written to /dev/null);
@@ -190,11 +190,18 @@ def keys_of(bodies: list[bytes]) -> list[str]:
 
 
 def interleave(cases: dict[str, Case], count: int) -> dict[str, list[float]]:
-    """Run every case on update 0, then every case on update 1, ...; milliseconds."""
+    """Run every case on update 0, then every case on update 1, ...; milliseconds.
+
+    The order rotates from one update to the next: a write right after another
+    write's fsync waits longer, and no case should always come second.
+    """
     timings: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
     clock = time.perf_counter_ns
     for index in range(count):
-        for name, case in cases.items():
+        turn = index % len(names)
+        for name in names[turn:] + names[:turn]:
+            case = cases[name]
             started = clock()
             case(index)
             timings[name].append((clock() - started) / 1e6)

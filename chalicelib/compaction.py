@@ -60,6 +60,8 @@ READ_AHEAD = 4
 SPILL_ROWS = 5000
 ROW_GROUP = 50_000
 LEASE_SECONDS = 15 * 60
+# Another machine's clock may run ahead of ours by this much.
+LEASE_CLOCK_SLACK = 5 * 60
 OWNER_PATTERN = re.compile(r"[0-9a-f]{1,64}")
 
 
@@ -322,6 +324,9 @@ class _Lease:
             return layout.digest(body), 0.0
         if not isinstance(owner, str) or not OWNER_PATTERN.fullmatch(owner):
             return layout.digest(body), 0.0
+        if not expires <= time.time() + LEASE_SECONDS + LEASE_CLOCK_SLACK:
+            # No run writes a lease that long (or NaN): it would block the day forever.
+            return layout.digest(body), 0.0
         return owner, expires
 
 
@@ -385,7 +390,15 @@ def raw_is_expired(day: date, settings: Settings, now: datetime | None = None) -
     """Whether the raw partition of ``day`` is past the raw retention (0 keeps all)."""
     keep = settings.raw_retention_days
     now = now or datetime.now(UTC)
-    return keep > 0 and day < now.astimezone(settings.zone).date() - timedelta(keep)
+    return keep > 0 and day < days_before(now.astimezone(settings.zone).date(), keep)
+
+
+def days_before(today: date, days: int) -> date:
+    """``today`` minus ``days``, or the first date there is for a longer span
+    (a retention of a million days keeps everything, and must not overflow)."""
+    if days >= (today - date.min).days:
+        return date.min
+    return today - timedelta(days=days)
 
 
 def is_late(day: date, settings: Settings, now: datetime | None = None) -> bool:

@@ -78,7 +78,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, TglakeError
 from chalicelib.ingest import Ingestor
 from chalicelib.storage import Store
-from chalicelib.updates import MESSAGE_KINDS, decode, inspect
+from chalicelib.updates import MESSAGE_KINDS, as_int, as_timestamp, decode, inspect
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,8 @@ def read_export(path: Path) -> tuple[list[ExportedChat], int]:
         document = json.loads(repair(path.read_bytes()).decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ExportError(f"{path} is not UTF-8 text") from None
+    except RecursionError:
+        raise ExportError(f"{path} is nested too deeply to be an export") from None
     except json.JSONDecodeError as error:
         raise ExportError(
             f"{path} is not JSON (line {error.lineno}, column {error.colno}): "
@@ -230,6 +232,10 @@ def exported_chat(chat: dict[str, Any]) -> ExportedChat | None:
         "supergroup": int(f"-100{bare}"),
         "channel": int(f"-100{bare}"),
     }[kind]
+    if as_int(chat_id) is None:
+        # No Bot API chat has such an id, and no table column could hold it.
+        log.warning("skipped export chat type=%s reason=id_out_of_range", kind)
+        return None
     messages = [m for m in chat.get("messages") or [] if isinstance(m, dict)]
     name = chat.get("name") if isinstance(chat.get("name"), str) else None
     return ExportedChat(chat_id, kind, name, messages)
@@ -351,7 +357,9 @@ class Converter:
             fingerprint = json.dumps(seed, ensure_ascii=False)
             seen[fingerprint] += 1
             digest = hashlib.sha256(
-                json.dumps([*seed, seen[fingerprint]], ensure_ascii=False).encode()
+                json.dumps([*seed, seen[fingerprint]], ensure_ascii=False).encode(
+                    "utf-8", "surrogatepass"
+                )
             ).hexdigest()
             self.ids[exported] = -(SYNTHETIC_BASE + int(digest[:15], 16))
 
@@ -591,11 +599,10 @@ def _kind_marker(message: dict[str, Any]) -> str:
 
 
 def _unixtime(value: Any) -> int | None:
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
+    # isdecimal, not isdigit: int() refuses "²". An implausible date counts as none.
+    if isinstance(value, str) and value.isascii() and value.isdecimal():
+        return as_timestamp(int(value))
+    return as_timestamp(value)
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -608,7 +615,14 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def serialise(update: dict[str, Any]) -> bytes:
     """The bytes an imported update is stored as: deterministic compact JSON."""
-    return json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(update, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in the export) has no UTF-8 form: U+FFFD.
+        return (
+            text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+        )
 
 
 class Importer:

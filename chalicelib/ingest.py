@@ -8,7 +8,8 @@ The rules that keep Telegram's retries working for us:
   answered 200: an error would make Telegram retry it for a day and hold back that
   chat's later updates.
 - A body that is not an update but comes from an authenticated sender is kept under
-  the quarantine prefix and answered 200.
+  the quarantine prefix and answered 200; so is JSON that only Python reads (a byte
+  order mark, ``NaN``, a lone surrogate), which would break the raw layer's readers.
 - The key is derived from the bytes, so a redelivery overwrites itself.
 """
 
@@ -28,7 +29,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, StorageError
 from chalicelib.secrets import SecretSource
 from chalicelib.storage import Store
-from chalicelib.updates import UpdateInfo, decode, file_day, inspect
+from chalicelib.updates import UpdateInfo, decode_portable, file_day, inspect
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Ingestor:
     def ingest(self, body: bytes, *, arrived: datetime | None = None) -> Outcome:
         """Store one update's exact bytes, or say why it was not kept."""
         arrived = arrived or datetime.now(UTC)
-        info = inspect(decode(body))
+        info = inspect(decode_portable(body))
         if info is None:
             day = arrived.astimezone(self.settings.zone).date()
             key = layout.quarantine_key(day, self.settings.bot_id, body)

@@ -36,12 +36,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import layout, runtime
+from chalicelib.compaction import days_before
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, StorageError, TglakeError
 from chalicelib.storage import DELETE_BATCH, S3Store, Store
@@ -695,7 +696,7 @@ def lake_today(settings: Settings) -> date:
 
 def is_expired(day: date, keep_days: int, today: date) -> bool:
     """Whether a partition is older than ``keep_days`` (0 keeps it forever)."""
-    return keep_days > 0 and day < today - timedelta(days=keep_days)
+    return keep_days > 0 and day < days_before(today, keep_days)
 
 
 @dataclass
@@ -734,7 +735,7 @@ def plan_purge(
         raise TglakeError("--older-than must be at least 1 day")
     today = today or lake_today(settings)
     store = runtime.store(settings.raw if layer == RAW_LAYER else settings.enriched)
-    plan = PurgePlan(layer, older_than, today - timedelta(days=older_than))
+    plan = PurgePlan(layer, older_than, days_before(today, older_than))
     prefixes = [layout.RAW_PREFIX]
     prefixes.append(
         layout.QUARANTINE_PREFIX if layer == RAW_LAYER else layout.DIRTY_PREFIX

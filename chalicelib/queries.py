@@ -42,11 +42,13 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*\}\}")
 _PARAM_LINE = re.compile(r"@param\s+([a-z][a-z0-9_]*)\s+(\w+)\s+(\S+)\s*(.*)")
 _DDL_START = re.compile(r"\s*(CREATE|DROP|ALTER|MSCK)\b", re.IGNORECASE)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INT = re.compile(r"-?\d{1,18}")
+# Every int parameter (a limit, a user id, 0 for "all") is a count or an id.
+_INT = re.compile(r"\d{1,18}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
 _LOCATION = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[A-Za-z0-9._\-=/]*)?")
 _MAX_TEXT = 1000
+_SHOWN_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ def check_value(param: Param, value: str) -> str:
     """The value as it goes into the SQL, or a QueryError naming the parameter."""
     problem = _problem(param.kind, value)
     if problem:
-        raise QueryError(f"parameter {param.name}: {problem}, not {value!r}")
+        shown = value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "…"
+        raise QueryError(f"parameter {param.name}: {problem}, not {shown!r}")
     if param.kind == "int":
         return str(int(value))
     if param.kind == "location":
@@ -203,6 +206,12 @@ def run_local(
             "tables (messages, raw_updates, all_messages)"
         )
     sql = fill(query, resolve(query, params, settings))
+    for name, location in (
+        ("TGLAKE_RAW", settings.raw),
+        ("TGLAKE_ENRICHED", settings.enriched),
+    ):
+        if Path(location).is_file():
+            raise QueryError(f"{name} is {location}, a file and not a folder")
     with LocalEngine(settings) as engine:
         engine.create_view(VIEW, view_sql(settings, engine.schema()))
         return engine.run(translate.to_duckdb(sql, engine.schema()))
@@ -380,7 +389,7 @@ def _problem(kind: str, value: str) -> str | None:
             return "no such date"
         return None
     if kind == "int":
-        return None if _INT.fullmatch(value) else "a whole number is expected"
+        return None if _INT.fullmatch(value) else "a whole number 0 or more is expected"
     if kind == "name":
         return None if _NAME.fullmatch(value) else "a name of letters, digits and _"
     if kind == "zone":

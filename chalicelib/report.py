@@ -83,9 +83,12 @@ def write_report(
         blocks.append(_block(section, result, settings, dpi))
         if progress:
             progress(1)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
-    path.write_text(_page(settings, facts, blocks), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(_page(settings, facts, blocks), encoding="utf-8")
+    except OSError as error:
+        raise TglakeError(f"cannot write {path}: {error.strerror}") from None
     log.info("wrote report path=%s charts=%d", path, len(blocks))
     return path
 

@@ -156,6 +156,9 @@ class LocalStore:
         folder = prefix.rpartition("/")[0]
         base = self._path(folder) if folder else self.root
         start = f"{folder}/" if folder else ""
+        if self.root.exists() and not self.root.is_dir():
+            # Listing a file would find nothing, and "empty" is the wrong answer.
+            raise StorageError("not a folder", location=self.location)
         try:
             yield from self._walk(base, start, prefix)
         except OSError as error:
@@ -238,8 +241,11 @@ class S3Store:
                 import boto3
                 from botocore.config import Config
 
+                # Three calls in all, AWS's default: botocore's "max_attempts"
+                # counts retries, and 5 meant six calls and up to 31 s of back-off
+                # before an unreachable endpoint was reported.
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": 5},
+                    retries={"mode": "standard", "total_max_attempts": 3},
                     max_pool_connections=32,
                     connect_timeout=5,
                     read_timeout=20,

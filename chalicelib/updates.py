@@ -74,6 +74,9 @@ SERVICE_KEYS = (
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
+FUTURE_SLACK_SECONDS = 24 * 60 * 60
+# A "\u" escape of a surrogate: only then can the value hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,24 @@ def decode(body: bytes) -> Any:
         return None
 
 
+def decode_portable(body: bytes) -> Any:
+    """The JSON value of a body that every JSON reader of the lake accepts, or None.
+
+    Python's ``json`` also reads a byte order mark, UTF-16, ``NaN`` and ``Infinity``
+    and lone surrogates (``"\\ud800"``). Telegram sends none of them, and one such
+    file under ``telegram/`` makes DuckDB's JSON functions fail for every query over
+    the raw layer, so the webhook quarantines these bodies instead.
+    """
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if _SURROGATE_ESCAPE.search(text) and not _is_encodable(value):
+        return None
+    return value
+
+
 def inspect(update: Any) -> UpdateInfo | None:
     """Describe an update, or None when the value is not a Telegram update."""
     if not isinstance(update, dict):
@@ -116,9 +137,16 @@ def inspect(update: Any) -> UpdateInfo | None:
 
 
 def file_day(info: UpdateInfo, zone: ZoneInfo, arrived: datetime) -> date:
-    """The partition day of an update: its message's own date, else its arrival."""
-    if info.timestamp is not None:
-        return datetime.fromtimestamp(info.timestamp, zone).date()
+    """The partition day of an update: its message's own date, else its arrival.
+
+    A date more than a day after the arrival is not a real one (Telegram's clock
+    is not that far off): under it, the update would sit in a partition that no
+    scheduled compaction reaches and that Athena's projection (``..., NOW``)
+    hides, so the arrival day files it instead.
+    """
+    stamp = info.timestamp
+    if stamp is not None and stamp <= arrived.timestamp() + FUTURE_SLACK_SECONDS:
+        return datetime.fromtimestamp(stamp, zone).date()
     return arrived.astimezone(zone).date()
 
 
@@ -231,6 +259,18 @@ def _content_type(message: dict[str, Any]) -> tuple[str, str | None]:
         if message.get(key) is not None and message.get(key) is not False:
             return "service", key
     return "other", None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _dict(value: Any) -> dict[str, Any]:

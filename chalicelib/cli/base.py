@@ -10,6 +10,8 @@ import click
 from chalicelib.config import Settings
 from chalicelib.errors import TglakeError
 
+MAX_ERROR_CHARS = 1000
+
 
 class Group(click.Group):
     """A group whose project errors end as one line and exit code 1."""
@@ -18,7 +20,20 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except TglakeError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(one_line(str(error))) from None
+        except RuntimeError as error:
+            # DuckDB turns Ctrl-C during a statement into this, not KeyboardInterrupt.
+            if str(error) == "Query interrupted":
+                raise click.Abort() from None
+            raise
+
+
+def one_line(message: str) -> str:
+    """An error message as one line: its first paragraph, cut to a bounded length
+    (DuckDB appends the SQL around the error after a blank line)."""
+    paragraph = message.strip().split("\n\n", 1)[0]
+    line = " ".join(part.strip() for part in paragraph.splitlines() if part.strip())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

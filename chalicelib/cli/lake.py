@@ -38,6 +38,12 @@ def demo(folder: Path, seed: int) -> None:
     from chalicelib.config import Settings
 
     folder = folder.resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot create {folder}: {error.strerror}"
+        ) from None
     environment = conversation.demo_environment(folder)
     os.environ.update(environment)
     settings = Settings.from_env(environment)
@@ -45,6 +51,14 @@ def demo(folder: Path, seed: int) -> None:
     with tqdm(total=len(bodies), desc="webhook", unit="update", leave=False) as bar:
         statuses = conversation.post_all(
             bodies, Path(app.__file__).resolve().parent, lambda: bar.update()
+        )
+    answers = ", ".join(
+        f"{count}x {status}" for status, count in sorted(statuses.items())
+    )
+    if any(status >= 300 for status in statuses):
+        raise click.ClickException(
+            f"the webhook did not store every update ({answers}); "
+            f"can {folder} be written to?"
         )
     from chalicelib import jobs
 
@@ -63,9 +77,6 @@ def demo(folder: Path, seed: int) -> None:
                 f"(the first {DEMO_ROWS} of {len(result.rows)} rows; "
                 f"`tglake query {query.name}` shows all)"
             )
-    answers = ", ".join(
-        f"{count}x {status}" for status, count in sorted(statuses.items())
-    )
     click.echo(
         f"\nposted {len(bodies)} updates ({answers}); stored {len(raw_keys)} raw "
         f"objects; compacted {len(results)} days into "
