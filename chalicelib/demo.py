@@ -10,13 +10,18 @@ that Telegram delivers twice. Every name and id is invented.
 from __future__ import annotations
 
 import json
+import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from chalicelib import layout
+from chalicelib.compaction import DayResult
+from chalicelib.config import Settings
 
 DEMO_ZONE = "America/Sao_Paulo"
 DEMO_SECRET = "tglake-demo-secret"
@@ -182,13 +187,52 @@ def _caption(caption: str | None) -> dict[str, str]:
 
 @dataclass
 class DemoRun:
-    """What the demo did, for its closing summary."""
+    """What the demo did."""
 
-    posted: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    raw_objects: int = 0
-    days: list[date] = field(default_factory=list)
-    rows: int = 0
+    settings: Settings
+    statuses: dict[int, int]
+    raw_objects: int
+    results: list[DayResult]
+
+    @property
+    def answers(self) -> str:
+        """The webhook's answers, counted: ``113x 200``."""
+        return ", ".join(
+            f"{n}x {status}" for status, n in sorted(self.statuses.items())
+        )
+
+    @property
+    def is_stored(self) -> bool:
+        return all(200 <= status < 300 for status in self.statuses)
+
+
+def run(folder: Path, bodies: list[bytes], on_post: Callable[[], None]) -> DemoRun:
+    """Post the updates through the webhook into ``folder``; compact each day.
+
+    The webhook runs as Chalice runs it, reading its settings from the environment,
+    so this sets the demo's variables in ``os.environ``.
+    """
+    import app
+    from chalicelib import jobs
+
+    environment = demo_environment(folder)
+    os.environ.update(environment)
+    settings = Settings.from_env(environment)
+    statuses = post_all(bodies, Path(app.__file__).resolve().parent, on_post)
+    worker = jobs.compactor(settings)
+    raw_keys = [item.key for item in worker.raw.list(layout.RAW_PREFIX)]
+    results = []
+    if all(200 <= status < 300 for status in statuses):
+        results = [worker.compact_day(day) for day in raw_days(raw_keys)]
+    return DemoRun(settings, statuses, len(raw_keys), results)
+
+
+def shell_settings(settings: Settings) -> str:
+    """The line that points the other commands at the demo's lake."""
+    return (
+        f"export TGLAKE_RAW={settings.raw} TGLAKE_ENRICHED={settings.enriched} "
+        f"TGLAKE_TIMEZONE={settings.timezone}"
+    )
 
 
 def post_all(
@@ -226,9 +270,7 @@ def demo_environment(folder: Path) -> dict[str, str]:
     }
 
 
-def raw_days(keys: Iterator[str]) -> list[date]:
+def raw_days(keys: Iterable[str]) -> list[date]:
     """The distinct partition days among raw keys."""
-    from chalicelib import layout
-
     days = {layout.day_of_key(key) for key in keys if key.endswith(layout.RAW_SUFFIX)}
     return sorted(day for day in days if day is not None)

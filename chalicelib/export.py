@@ -76,7 +76,7 @@ from typing import Any
 from chalicelib import layout
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, TglakeError
-from chalicelib.ingest import Ingestor
+from chalicelib.ingest import Ingestor, Outcome
 from chalicelib.storage import Store
 from chalicelib.updates import MESSAGE_KINDS, as_int, as_timestamp, decode, inspect
 
@@ -163,6 +163,7 @@ class ImportSummary:
     chats: int = 0
     messages: int = 0
     written: int = 0
+    unchanged: int = 0
     matched: int = 0
     ignored: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -172,7 +173,8 @@ class ImportSummary:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
         return (
             f"chats={self.chats} messages={self.messages} written={self.written} "
-            f"already_received={self.matched} ignored_chat={self.ignored} "
+            f"unchanged={self.unchanged} already_received={self.matched} "
+            f"ignored_chat={self.ignored} "
             f"skipped={sum(self.skipped.values())}"
             + (f" ({skipped})" if skipped else "")
             + f" days={len(self.days)}"
@@ -707,6 +709,9 @@ class Importer:
         stamp = _message(update)["date"]
         return datetime.fromtimestamp(stamp, self.settings.zone).date()
 
+    def _store(self, body: bytes) -> Outcome:
+        return self.ingestor.ingest(body, skip_existing=True)
+
     def write(
         self,
         bodies: list[bytes],
@@ -716,10 +721,12 @@ class Importer:
     ) -> None:
         """Store every body through the ingestor, in parallel."""
         with ThreadPoolExecutor(max_workers=self.settings.read_threads) as pool:
-            for result in pool.map(self.ingestor.ingest, bodies):
+            for result in pool.map(self._store, bodies):
                 if result.outcome == "stored" and result.key:
                     summary.written += 1
                     summary.days.add(layout.day_of_key(result.key))  # type: ignore[arg-type]
+                elif result.outcome == "unchanged":
+                    summary.unchanged += 1
                 elif result.outcome == "ignored":
                     summary.ignored += 1
                 else:

@@ -64,8 +64,19 @@ class Ingestor:
         self._unknown: dict[int, float] = {}
         self._lock = threading.Lock()
 
-    def ingest(self, body: bytes, *, arrived: datetime | None = None) -> Outcome:
-        """Store one update's exact bytes, or say why it was not kept."""
+    def ingest(
+        self,
+        body: bytes,
+        *,
+        arrived: datetime | None = None,
+        skip_existing: bool = False,
+    ) -> Outcome:
+        """Store one update's exact bytes, or say why it was not kept.
+
+        ``skip_existing`` (for bulk imports) leaves a key that is already stored
+        alone and says ``unchanged``; the webhook always writes, since a write of the
+        same bytes to the same key is already idempotent.
+        """
         arrived = arrived or datetime.now(UTC)
         info = inspect(decode_portable(body))
         if info is None:
@@ -77,6 +88,8 @@ class Ingestor:
             return Outcome("ignored", info=info)
         day = file_day(info, self.settings.zone, arrived)
         key = layout.raw_key(day, self.settings.bot_id, info.update_id, body)
+        if skip_existing and self.store.exists(key):
+            return Outcome("unchanged", key, info)
         self.store.put(key, body)
         return Outcome("stored", key, info)
 

@@ -202,8 +202,8 @@ def run_local(
     query = get(name)
     if query.is_ddl:
         raise QueryError(
-            f"{name} sets up a table for Athena; the local engine builds its own "
-            "tables (messages, raw_updates, all_messages)"
+            f"{name} sets up Athena (a database, table or view); the local engine "
+            "builds its own tables (messages, raw_updates, all_messages)"
         )
     sql = fill(query, resolve(query, params, settings))
     for name, location in (
@@ -268,8 +268,8 @@ def _translated_view(timezone: str, schema: tuple[Any, ...]) -> str:
     return translate.to_duckdb(statement.expression.sql(dialect="trino"), tables)
 
 
-def format_result(result: QueryResult, fmt: str) -> str:
-    """The result as an aligned table, CSV or JSON text."""
+def format_result(result: QueryResult, fmt: str, *, max_rows: int | None = None) -> str:
+    """The result as an aligned table (its first ``max_rows``), CSV or JSON text."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -280,7 +280,7 @@ def format_result(result: QueryResult, fmt: str) -> str:
         records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
         return json.dumps(records, ensure_ascii=False, indent=2, default=_json) + "\n"
     if fmt == "table":
-        return _table(result)
+        return _table(result, max_rows)
     raise QueryError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
 
 
@@ -446,7 +446,9 @@ def _json(value: Any) -> Any:
     return str(value)
 
 
-def _table(result: QueryResult) -> str:
+def _table(result: QueryResult, max_rows: int | None = None) -> str:
+    total = len(result.rows)
+    result = QueryResult(result.columns, result.rows[:max_rows])
     cells = [[_text(value) for value in row] for row in result.rows]
     widths = [len(name) for name in result.columns]
     for row in cells:
@@ -471,5 +473,7 @@ def _table(result: QueryResult) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     body = [line(row) for row in cells]
-    footer = f"({len(cells)} row{'s' if len(cells) != 1 else ''})"
+    footer = f"({total} row{'s' if total != 1 else ''})"
+    if total > len(cells):
+        footer = f"(the first {len(cells)} of {total} rows)"
     return "\n".join([line(list(result.columns)), rule, *body, footer]) + "\n"

@@ -257,7 +257,7 @@ def _empty_reason(settings: Settings, table: str | None) -> str:
     else:
         where = settings.enriched
         hint = (
-            "run `tglake compact` (or `tglake demo`) first, add --with-raw to count "
+            "run `tglake compact` first, add --with-raw to count "
             "days not yet compacted, or widen --from/--to"
         )
     return f"no messages to report in {where} for this period; {hint}"

@@ -113,3 +113,38 @@ def test_every_command_has_help():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert command.help or command.short_help, name
+
+
+@pytest.mark.parametrize(
+    ("arguments", "missing"),
+    [
+        (["compact", "--date", "2026-03-05"], "raw"),
+        (["query", "messages_per_day"], "enriched"),
+        (["compact", "--all"], "raw"),
+    ],
+)
+def test_a_missing_layer_folder_is_named_on_stderr(folder_lake, arguments, missing):
+    result = CliRunner().invoke(main, arguments)
+
+    assert result.exit_code == 0, result.output
+    location = getattr(folder_lake, missing)
+    variable = f"TGLAKE_{missing.upper()}"
+    assert f"warning: {location} ({variable}) does not exist" in result.stderr
+    assert "warning" not in result.stdout
+
+
+def test_compact_all_says_when_there_is_nothing_to_rewrite(folder_lake):
+    result = CliRunner().invoke(main, ["compact", "--all"])
+
+    assert result.stdout.strip() == (
+        f"no days to rewrite in {folder_lake.raw} or {folder_lake.enriched}"
+    )
+
+
+def test_a_lake_that_exists_gets_no_warning(folder_lake):
+    seed_day(folder_lake)
+
+    result = CliRunner().invoke(main, ["compact", "--date", "2026-03-05"])
+
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr

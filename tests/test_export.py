@@ -289,7 +289,7 @@ def test_a_basic_group_message_the_webhook_stored_is_not_imported_again(folder_l
 
     result = import_export(BASIC)
 
-    assert "written=4 already_received=1" in result.stdout
+    assert "written=4 unchanged=0 already_received=1" in result.stdout
     texts = sorted(row["text"] for row in rows(folder_lake))
     assert texts == ["bom dia", "ok", "ok", "sim Bruno", "tudo bem?"]
     [webhook_row] = [row for row in rows(folder_lake) if row["text"] == "bom dia"]
@@ -308,7 +308,7 @@ def test_a_basic_group_message_unlike_webhook_data_is_imported(folder_lake):
 
     result = import_export(BASIC)
 
-    assert "written=5 already_received=0" in result.stdout
+    assert "written=5 unchanged=0 already_received=0" in result.stdout
     texts = sorted(row["text"] for row in rows(folder_lake))
     assert texts == ["boa noite", "bom dia", "ok", "ok", "sim Bruno", "tudo bem?"]
 
@@ -318,7 +318,7 @@ def test_re_importing_a_basic_group_does_not_match_its_own_import(folder_lake):
 
     result = import_export(BASIC)
 
-    assert "written=5 already_received=0" in result.stdout
+    assert "written=0 unchanged=5 already_received=0" in result.stdout
     assert len(rows(folder_lake)) == 5
 
 
@@ -385,3 +385,11 @@ def test_the_shared_desktop_export_sample_imports(folder_lake):
     pin = next(row for row in table if row["service_type"] == "pinned_message")
     assert pin["user_id"] == 222
     assert [row["content_type"] for row in table].count("sticker") == 1
+
+
+def test_a_dry_run_counts_the_days_it_would_touch(folder_lake):
+    result = import_export(BASIC, "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "would write 5 over" in result.stdout
+    assert " 0 days" not in result.stdout

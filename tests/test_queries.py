@@ -514,7 +514,7 @@ def test_the_lead_interface_lists_names_titles_defaults_and_kinds():
 
 
 def test_a_setup_file_is_not_run_locally(lake):
-    with pytest.raises(QueryError, match="sets up a table for Athena"):
+    with pytest.raises(QueryError, match="sets up Athena"):
         queries.run_local("create_table_messages", lake)
 
 

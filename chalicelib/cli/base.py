@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -52,3 +53,16 @@ def main(verbose: bool) -> None:
 def load_settings() -> Settings:
     """Settings from the environment, as a one-line error when they are wrong."""
     return Settings.from_env()
+
+
+def warn_if_missing(settings: Settings, *layers: str) -> None:
+    """Say on stderr when a layer's folder does not exist: a mistyped ``TGLAKE_RAW``
+    would otherwise look exactly like a lake with no messages."""
+    for layer in layers:
+        location = getattr(settings, layer)
+        if not location.startswith("s3://") and not Path(location).is_dir():
+            variable = f"TGLAKE_{layer.upper()}"
+            click.echo(
+                f"warning: {location} ({variable}) does not exist: nothing to read",
+                err=True,
+            )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
 import click
 
-from chalicelib.cli.base import load_settings, main
+from chalicelib.cli.base import load_settings, main, warn_if_missing
 from chalicelib.compaction import DayResult
 
 DEMO_ROWS = 24
@@ -32,10 +31,8 @@ def demo(folder: Path, seed: int) -> None:
     """
     from tqdm import tqdm
 
-    import app
     from chalicelib import demo as conversation
     from chalicelib import queries
-    from chalicelib.config import Settings
 
     folder = folder.resolve()
     try:
@@ -44,46 +41,32 @@ def demo(folder: Path, seed: int) -> None:
         raise click.ClickException(
             f"cannot create {folder}: {error.strerror}"
         ) from None
-    environment = conversation.demo_environment(folder)
-    os.environ.update(environment)
-    settings = Settings.from_env(environment)
     bodies = conversation.generate(seed)
     with tqdm(total=len(bodies), desc="webhook", unit="update", leave=False) as bar:
-        statuses = conversation.post_all(
-            bodies, Path(app.__file__).resolve().parent, lambda: bar.update()
-        )
-    answers = ", ".join(
-        f"{count}x {status}" for status, count in sorted(statuses.items())
-    )
-    if any(status >= 300 for status in statuses):
+        done = conversation.run(folder, bodies, lambda: bar.update())
+    if not done.is_stored:
         raise click.ClickException(
-            f"the webhook did not store every update ({answers}); "
+            f"the webhook did not store every update ({done.answers}); "
             f"can {folder} be written to?"
         )
-    from chalicelib import jobs
-
-    worker = jobs.compactor(settings)
-    raw_keys = [item.key for item in worker.raw.list("telegram/")]
-    results = [worker.compact_day(day) for day in conversation.raw_days(raw_keys)]
     for query in queries.available():
         if query.is_ddl:
             continue
-        result = queries.run_local(query.name, settings)
+        result = queries.run_local(query.name, done.settings)
         click.echo(f"\n== {query.name}: {query.title}")
-        shown = queries.QueryResult(result.columns, result.rows[:DEMO_ROWS])
-        click.echo(queries.format_result(shown, "table"))
-        if len(result.rows) > DEMO_ROWS:
-            click.echo(
-                f"(the first {DEMO_ROWS} of {len(result.rows)} rows; "
-                f"`tglake query {query.name}` shows all)"
-            )
+        click.echo(queries.format_result(result, "table", max_rows=DEMO_ROWS))
+    rows = sum(result.rows for result in done.results)
     click.echo(
-        f"\nposted {len(bodies)} updates ({answers}); stored {len(raw_keys)} raw "
-        f"objects; compacted {len(results)} days into "
-        f"{sum(result.rows for result in results)} rows",
+        f"\nposted {sum(done.statuses.values())} updates ({done.answers}); stored "
+        f"{done.raw_objects} raw objects; compacted {len(done.results)} days into "
+        f"{rows} rows; data in {folder}",
         err=True,
     )
-    click.echo(f"data in {folder}", err=True)
+    click.echo(
+        "to explore it with the other commands (`tglake query NAME` shows a whole "
+        f"answer):\n  {conversation.shell_settings(done.settings)}",
+        err=True,
+    )
 
 
 @main.command()
@@ -117,11 +100,17 @@ def compact(
     if every:
         from chalicelib import maintenance
 
-        maintenance.compact_all(settings, progress=_echo_result, resume=not restart)
+        warn_if_missing(settings, "raw", "enriched")
+        done = maintenance.compact_all(
+            settings, progress=_echo_result, resume=not restart
+        )
+        if not done:
+            click.echo(f"no days to rewrite in {settings.raw} or {settings.enriched}")
         return
     if restart:
         raise click.UsageError("--restart goes with --all")
     days = _days(day, first, last, yesterday, compaction.yesterday(settings))
+    warn_if_missing(settings, "raw")
     worker = jobs.compactor(settings)
     for current in days:
         with tqdm(desc=str(current), unit="obj", leave=False) as bar:

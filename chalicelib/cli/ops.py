@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -257,7 +258,10 @@ def import_export(path: Path, no_compact: bool, dry_run: bool) -> None:
     importer = Importer(settings, runtime.store(settings.raw))
     bodies = importer.plan(chats, summary)
     if dry_run:
-        click.echo(f"dry run, would write {len(bodies)}: {summary.summary()}")
+        days = len({importer.day_of(json.loads(body)) for body in bodies})
+        click.echo(
+            f"dry run, would write {len(bodies)} over {days} days: {summary.summary()}"
+        )
         return
     with tqdm(total=len(bodies), desc="import", unit="msg", disable=None) as bar:
         importer.write(bodies, summary, progress=bar.update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from chalicelib import queries
-from chalicelib.cli.base import load_settings, main
+from chalicelib.cli.base import load_settings, main, warn_if_missing
 from chalicelib.errors import QueryError
 
 
@@ -70,6 +70,7 @@ def query(
         click.echo(f"running {name} on Athena ...", err=True)
         result = queries.run_athena(name, settings, given)
     else:
+        warn_if_missing(settings, "enriched", "raw")
         result = queries.run_local(name, settings, given)
     click.echo(queries.format_result(result, fmt), nl=False)
 
