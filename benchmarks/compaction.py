@@ -16,7 +16,7 @@ with tglake's thirty. They are measured on the folder only: on the moto server t
 server itself is the bottleneck (a few hundred requests per second), so there the
 table shows throughput against reader threads instead.
 
-    python -m benchmarks.compaction              # the full run (about 12 minutes)
+    python -m benchmarks.compaction              # the full run (about 8 minutes)
     python -m benchmarks.compaction --quick      # about a minute
     python -m benchmarks.compaction --sizes 100000 --baseline-sizes "" \
         --wide-baseline-sizes "" --skip-s3
