@@ -39,6 +39,9 @@ class Store(Protocol):
     """What tglake needs of a place to keep objects."""
 
     location: str
+    # Whether reading many objects from several threads at once is faster: true of
+    # S3 (each read waits on the network), not of a local disk (Python's lock).
+    parallel_reads: bool
 
     def put(self, key: str, data: bytes) -> None: ...
 
@@ -49,6 +52,8 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> Iterator[StoredObject]: ...
+
+    def keys(self, prefix: str) -> Iterator[str]: ...
 
     def delete(self, keys: Iterable[str]) -> None: ...
 
@@ -70,14 +75,21 @@ def open_store(location: str, *, client: Any = None) -> Store:
 class LocalStore:
     """Objects as files below a folder; writes are atomic and flushed to disk."""
 
+    parallel_reads = False
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.location = str(root)
 
     def _path(self, key: str) -> Path:
-        if key.startswith("/") or ".." in key.split("/"):
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        # A plain string path: compaction reads tens of thousands of small files,
+        # and building a Path object for each costs as much as reading it.
+        if key.startswith("/") or (".." in key and ".." in key.split("/")):
             raise StorageError("key leaves the store", location=self.location, key=key)
-        return self.root / key
+        return os.path.join(self.location, key)
 
     def put(self, key: str, data: bytes) -> None:
         self._publish(key, data)
@@ -138,7 +150,8 @@ class LocalStore:
 
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._file(key), "rb", buffering=0) as handle:
+                return handle.readall()
         except FileNotFoundError:
             raise ObjectNotFound(
                 "no such key", location=self.location, key=key
@@ -153,6 +166,20 @@ class LocalStore:
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         """Objects whose key starts with ``prefix``, in S3's (lexicographic) order."""
+        for key, entry in self._entries(prefix):
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted since the folder was read
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+            yield StoredObject(key, stat.st_size, modified)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """The keys alone, in the same order; no ``stat`` per file."""
+        for key, _ in self._entries(prefix):
+            yield key
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         folder = prefix.rpartition("/")[0]
         base = self._path(folder) if folder else self.root
         start = f"{folder}/" if folder else ""
@@ -166,7 +193,9 @@ class LocalStore:
                 f"cannot list: {error.strerror}", location=self.location, key=prefix
             ) from error
 
-    def _walk(self, folder: Path, start: str, prefix: str) -> Iterator[StoredObject]:
+    def _walk(
+        self, folder: Path, start: str, prefix: str
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
         # os.scandir reads each folder once; sorting a folder's entries with a "/"
         # after sub-folder names yields keys in the same order as whole-key sorting.
         try:
@@ -184,12 +213,7 @@ class LocalStore:
                 if key.startswith(prefix) or prefix.startswith(key):
                     yield from self._walk(Path(entry.path), key, prefix)
             elif key.startswith(prefix):
-                try:
-                    stat = entry.stat()
-                except FileNotFoundError:
-                    continue  # deleted since the folder was read
-                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-                yield StoredObject(key, stat.st_size, modified)
+                yield key, entry
 
     def delete(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -223,6 +247,8 @@ class LocalStore:
 
 class S3Store:
     """Objects under a prefix of an S3 bucket."""
+
+    parallel_reads = True
 
     def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
         self.bucket = bucket
@@ -319,6 +345,11 @@ class S3Store:
                     )
         except (BotoCoreError, ClientError) as error:
             raise self._error("list", prefix, error) from error
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """The keys alone, in S3's order."""
+        for item in self.list(prefix):
+            yield item.key
 
     def delete(self, keys: Iterable[str]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

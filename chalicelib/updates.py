@@ -8,6 +8,7 @@ of 0. Only the standard library is used, so the webhook can import it cheaply.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
 FUTURE_SLACK_SECONDS = 24 * 60 * 60
 # A "\u" escape of a surrogate: only then can the value hold a lone one.
+_DECODER = json.JSONDecoder()
+_FORWARD_SET = frozenset(FORWARD_KEYS)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -92,9 +95,16 @@ class UpdateInfo:
 
 
 def decode(body: bytes) -> Any:
-    """The JSON value of a body, or None when it is not UTF-8 JSON."""
+    """The JSON value of a body, or None when it is not JSON.
+
+    UTF-8 is tried first: it is what Telegram sends, and decoding it here is faster
+    than letting ``json`` guess the encoding of every raw object.
+    """
     try:
-        return json.loads(body)
+        try:
+            return _DECODER.decode(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
 
@@ -152,11 +162,7 @@ def file_day(info: UpdateInfo, zone: ZoneInfo, arrived: datetime) -> date:
 
 def as_int(value: Any) -> int | None:
     """A 64-bit integer, or None for anything else (booleans and huge numbers too)."""
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and INT64_MIN <= value <= INT64_MAX
-    ):
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
         return value
     return None
 
@@ -170,49 +176,59 @@ def as_timestamp(value: Any) -> int | None:
 
 
 def message_row(update: Any, zone: ZoneInfo) -> dict[str, Any] | None:
-    """The enriched row of an update that carries a message, or None."""
-    info = inspect(update)
-    if info is None or info.kind not in MESSAGE_KINDS:
+    """The enriched row of an update that carries a message, or None.
+
+    Compaction calls this once per raw object, so it reads the update directly
+    rather than through ``inspect``; both follow the same rules.
+    """
+    if not isinstance(update, dict):
         return None
-    message = update[info.kind]
+    update_id = as_int(update.get("update_id"))
+    if update_id is None:
+        return None
+    kind, message = _payload(update)
+    if kind not in MESSAGE_KINDS:
+        return None
     message_id = as_int(message.get("message_id"))
-    if message_id is None or info.chat_id is None:
+    chat_id = _chat_id(message)
+    if message_id is None or chat_id is None:
         return None
-    sender = _dict(message.get("from"))
-    chat = _dict(message.get("chat"))
-    reply = _dict(message.get("reply_to_message"))
+    get = message.get
+    sender = _dict(get("from"))
+    chat = _dict(get("chat"))
+    reply = _dict(get("reply_to_message"))
     content_type, service_type = _content_type(message)
-    stamp = info.timestamp
+    stamp = as_timestamp(get("date"))
     local = datetime.fromtimestamp(stamp, zone) if stamp is not None else None
-    new_members = message.get("new_chat_members")
+    new_members = get("new_chat_members")
     return {
         "message_id": message_id,
         "user_id": as_int(sender.get("id")),
         "user_is_bot": _bool(sender.get("is_bot")),
         "user_first_name": _str(sender.get("first_name")),
-        "chat_id": info.chat_id,
+        "chat_id": chat_id,
         "chat_type": _str(chat.get("type")),
-        "text": _str(message.get("text")),
-        "date": as_int(message.get("date")),
-        "update_id": info.update_id,
-        "update_kind": info.kind,
+        "text": _str(get("text")),
+        "date": as_int(get("date")),
+        "update_id": update_id,
+        "update_kind": kind,
         "sent_at": datetime.fromtimestamp(stamp, UTC) if stamp else None,
-        "edit_date": as_timestamp(message.get("edit_date")),
+        "edit_date": as_timestamp(get("edit_date")),
         "content_type": content_type,
         "service_type": service_type,
-        "caption": _str(message.get("caption")),
+        "caption": _str(get("caption")),
         "user_last_name": _str(sender.get("last_name")),
         "user_username": _str(sender.get("username")),
         "chat_title": _str(chat.get("title")),
-        "sender_chat_id": as_int(_dict(message.get("sender_chat")).get("id")),
-        "message_thread_id": as_int(message.get("message_thread_id")),
+        "sender_chat_id": as_int(_dict(get("sender_chat")).get("id")),
+        "message_thread_id": as_int(get("message_thread_id")),
         "reply_to_message_id": as_int(reply.get("message_id")),
         "reply_to_user_id": as_int(_dict(reply.get("from")).get("id")),
-        "is_forwarded": any(message.get(key) is not None for key in FORWARD_KEYS),
+        "is_forwarded": _is_forwarded(message),
         "new_member_count": len(new_members) if isinstance(new_members, list) else 0,
-        "left_member_id": as_int(_dict(message.get("left_chat_member")).get("id")),
-        "migrate_to_chat_id": info.migrate_to_chat_id,
-        "migrate_from_chat_id": info.migrate_from_chat_id,
+        "left_member_id": as_int(_dict(get("left_chat_member")).get("id")),
+        "migrate_to_chat_id": as_int(get("migrate_to_chat_id")),
+        "migrate_from_chat_id": as_int(get("migrate_from_chat_id")),
         "local_date": local.date() if local else None,
         "local_hour": local.hour if local else None,
         "local_weekday": local.isoweekday() if local else None,
@@ -238,6 +254,7 @@ def _payload(update: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return (_kind(others[0]) if others else "empty"), {}
 
 
+@functools.lru_cache(maxsize=256)
 def _kind(key: str) -> str:
     # The kind is logged: a key that is not a plausible field name stays out.
     return key if KIND_PATTERN.fullmatch(key) else "unknown"
@@ -249,6 +266,12 @@ def _chat_id(payload: dict[str, Any]) -> int | None:
         # A callback query names its chat only through the message it came from.
         chat = _dict(_dict(payload.get("message")).get("chat"))
     return as_int(chat.get("id"))
+
+
+def _is_forwarded(message: dict[str, Any]) -> bool:
+    if _FORWARD_SET.isdisjoint(message):
+        return False  # most messages: decided without a lookup per key
+    return any(message.get(key) is not None for key in FORWARD_KEYS)
 
 
 def _content_type(message: dict[str, Any]) -> tuple[str, str | None]:
@@ -280,6 +303,8 @@ def _dict(value: Any) -> dict[str, Any]:
 def _str(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -53,6 +53,16 @@ def test_what_is_put_is_listed_in_key_order_under_its_prefix(store):
     assert list(store.list("nothing/here/")) == []
 
 
+@pytest.mark.parametrize(
+    "prefix", ["", "telegram/", "telegram/context_date=2024-03-1", "nothing/"]
+)
+def test_keys_alone_are_the_listing_without_sizes(store, prefix):
+    for key in reversed(KEYS):
+        store.put(key, key.encode())
+
+    assert list(store.keys(prefix)) == [item.key for item in store.list(prefix)]
+
+
 def test_get_put_and_delete_round_trip_and_report_missing_keys(store):
     store.put("a/b.json", b"one")
     store.put("a/b.json", b"two")
@@ -100,9 +110,13 @@ def test_keys_deleted_in_several_batches_are_all_gone(store, monkeypatch):
 def test_a_local_key_cannot_leave_its_folder(tmp_path):
     store = LocalStore(tmp_path / "lake")
 
-    for key in ("../outside", "/etc/passwd", "a/../../b"):
+    for key in ("../outside", "/etc/passwd", "a/../../b", ".."):
         with pytest.raises(StorageError, match="leaves the store"):
             store.put(key, b"")
+        with pytest.raises(StorageError, match="leaves the store"):
+            store.get(key)
+    store.put("a..b/c..d", b"dots inside a name stay")
+    assert store.get("a..b/c..d") == b"dots inside a name stay"
 
 
 def test_a_local_listing_skips_unfinished_temporary_files(tmp_path):
