@@ -21,6 +21,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigError
+from chalicelib.storage import error_code
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def read_token(name: str, *, ssm: Any = None) -> str:
     try:
         reply = ssm.get_parameter(Name=name, WithDecryption=True)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+        if error_code(error) != "ParameterNotFound":
             raise
         raise ConfigError(
             f"SSM parameter {name} (TGLAKE_BOT_TOKEN_PARAMETER) does not exist"

@@ -49,9 +49,15 @@ class Outcome:
     key: str | None = None
     info: UpdateInfo | None = None
 
-    @property
-    def is_stored(self) -> bool:
-        return self.outcome in ("stored", "quarantined")
+    def facts(self) -> str:
+        """The log line's key=value facts: ids, kind, key, outcome; never content."""
+        info = self.info
+        return (
+            f"update_id={info.update_id if info else None} "
+            f"chat_id={info.chat_id if info else None} "
+            f"kind={info.kind if info else None} key={self.key} "
+            f"outcome={self.outcome}"
+        )
 
 
 class Ingestor:
@@ -180,16 +186,7 @@ class Webhook:
                 {"ok": False, "error": "storage unavailable, retry later"},
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        info = result.info
-        log.info(
-            "webhook update_id=%s chat_id=%s kind=%s key=%s bytes=%d outcome=%s",
-            info.update_id if info else None,
-            info.chat_id if info else None,
-            info.kind if info else None,
-            result.key,
-            size,
-            result.outcome,
-        )
+        log.info("webhook %s bytes=%d", result.facts(), size)
         return Reply(200, {"ok": True, "outcome": result.outcome})
 
     def _is_authentic(self, headers: Mapping[str, str]) -> bool:

@@ -120,15 +120,7 @@ class Poller:
         outcomes = []
         for update in updates:
             result = self.ingestor.ingest(serialise(update))
-            info = result.info
-            log.info(
-                "poll update_id=%s chat_id=%s kind=%s key=%s outcome=%s",
-                info.update_id if info else None,
-                info.chat_id if info else None,
-                info.kind if info else None,
-                result.key,
-                result.outcome,
-            )
+            log.info("poll %s", result.facts())
             outcomes.append(result)
         return outcomes
 

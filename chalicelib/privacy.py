@@ -45,7 +45,7 @@ from chalicelib import layout, runtime
 from chalicelib.compaction import days_before
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, StorageError, TglakeError
-from chalicelib.storage import DELETE_BATCH, S3Store, Store
+from chalicelib.storage import S3Store, Store, error_code
 from chalicelib.updates import as_int, decode, message_row
 
 if TYPE_CHECKING:
@@ -296,7 +296,9 @@ def listing(store: Store, prefix: str) -> Iterator[tuple[str, list[Version]]]:
                 yield key[len(store.prefix) :], _newest_first(pending.pop(key))
     except (BotoCoreError, ClientError) as error:
         raise StorageError(
-            f"cannot list versions: {_code(error)}", location=store.location, key=prefix
+            f"cannot list versions: {error_code(error)}",
+            location=store.location,
+            key=prefix,
         ) from error
     for key in sorted(pending):
         yield key[len(store.prefix) :], _newest_first(pending[key])
@@ -318,7 +320,7 @@ def read_version(store: Store, key: str, version: Version) -> bytes:
         )
         return reply["Body"].read()
     except (BotoCoreError, ClientError) as error:
-        code = _code(error)
+        code = error_code(error)
         if code in ("NoSuchKey", "NoSuchVersion", "404"):
             raise ObjectNotFound(
                 "no such version", location=store.location, key=key
@@ -337,17 +339,9 @@ def erase(store: Store, entries: Iterable[tuple[str, list[Version]]]) -> int:
         keys = [key for key, _ in entries]
         store.delete(keys)
         return len(keys)
-    batch: list[dict[str, str]] = []
-    count = 0
-    for key, versions in entries:
-        for version in versions:
-            batch.append({"Key": store.prefix + key, "VersionId": version.id or "null"})
-            if len(batch) == DELETE_BATCH:
-                count += _delete_versions(store, batch)
-                batch = []
-    if batch:
-        count += _delete_versions(store, batch)
-    return count
+    return store.delete_versions(
+        (key, version.id) for key, versions in entries for version in versions
+    )
 
 
 def erase_older(store: Store, key: str) -> int:
@@ -359,35 +353,6 @@ def erase_older(store: Store, key: str) -> int:
             older = [version for version in versions if not version.is_latest]
             return erase(store, [(key, older)])
     return 0
-
-
-def _delete_versions(store: S3Store, batch: list[dict[str, str]]) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        reply = store.client.delete_objects(
-            Bucket=store.bucket, Delete={"Objects": batch, "Quiet": True}
-        )
-    except (BotoCoreError, ClientError) as error:
-        raise StorageError(
-            f"cannot delete versions: {_code(error)}",
-            location=store.location,
-            key=batch[0]["Key"][len(store.prefix) :],
-        ) from error
-    failed = reply.get("Errors", [])
-    if failed:
-        first = failed[0]
-        raise StorageError(
-            f"cannot delete {len(failed)} versions: {first.get('Code')}",
-            location=store.location,
-            key=first.get("Key", "")[len(store.prefix) :],
-        )
-    return len(batch)
-
-
-def _code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code") or type(error).__name__)
 
 
 # -- erasure ---------------------------------------------------------------------

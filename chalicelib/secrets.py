@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.config import Settings, parse_secrets
 from chalicelib.errors import ConfigError, StorageError
+from chalicelib.storage import error_code
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,10 @@ class SecretSource:
         try:
             reply = self._client.get_parameter(Name=name, WithDecryption=True)
         except (BotoCoreError, ClientError) as error:
-            if _error_code(error) == "ParameterNotFound":
+            if error_code(error) == "ParameterNotFound":
                 raise ConfigError(f"SSM parameter {name} does not exist") from None
             raise StorageError(
-                f"cannot read the secret parameter: {_error_code(error)}",
+                f"cannot read the secret parameter: {error_code(error)}",
                 location="ssm",
                 key=name,
             ) from error
@@ -81,8 +82,3 @@ class SecretSource:
         if not secrets:
             raise ConfigError(f"SSM parameter {name} is empty")
         return secrets
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code") or type(error).__name__)

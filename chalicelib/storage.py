@@ -280,7 +280,7 @@ class S3Store:
             return self._client
 
     def _error(self, verb: str, key: str | None, error: Exception) -> StorageError:
-        code = _error_code(error)
+        code = error_code(error)
         if code in ("NoSuchKey", "404", "NotFound"):
             return ObjectNotFound("no such key", location=self.location, key=key)
         return StorageError(f"cannot {verb}: {code}", location=self.location, key=key)
@@ -302,7 +302,7 @@ class S3Store:
             )
         except ClientError as error:
             # 409: another conditional write to the key is in flight, and wins.
-            if _error_code(error) in CONDITION_FAILED:
+            if error_code(error) in CONDITION_FAILED:
                 return False
             raise self._error("write", key, error) from error
         except BotoCoreError as error:
@@ -352,25 +352,39 @@ class S3Store:
             yield item.key
 
     def delete(self, keys: Iterable[str]) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
+        self._delete_objects({"Key": self.prefix + key} for key in keys)
 
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
+    def delete_versions(self, versions: Iterable[tuple[str, str | None]]) -> int:
+        """Remove object versions for good: ``(key, version id)`` pairs, where None
+        is the version S3 calls ``null`` (written before versioning was on)."""
+        return self._delete_objects(
+            {"Key": self.prefix + key, "VersionId": version or "null"}
+            for key, version in versions
+        )
+
+    def _delete_objects(self, objects: Iterable[dict[str, str]]) -> int:
+        """Delete in batches of S3's limit, checking each batch's per-item errors."""
+        count = 0
+        batch: list[dict[str, str]] = []
+        for item in objects:
+            batch.append(item)
             if len(batch) == DELETE_BATCH:
-                self._delete_batch(batch, BotoCoreError, ClientError)
+                count += self._delete_batch(batch)
                 batch = []
         if batch:
-            self._delete_batch(batch, BotoCoreError, ClientError)
+            count += self._delete_batch(batch)
+        return count
 
-    def _delete_batch(self, keys: list[str], *errors: type[Exception]) -> None:
-        objects = [{"Key": self.prefix + key} for key in keys]
+    def _delete_batch(self, objects: list[dict[str, str]]) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        first_key = objects[0]["Key"][len(self.prefix) :]
         try:
             reply = self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
             )
-        except errors as error:
-            raise self._error("delete", keys[0], error) from error
+        except (BotoCoreError, ClientError) as error:
+            raise self._error("delete", first_key, error) from error
         failed = reply.get("Errors", [])
         if failed:
             first = failed[0]
@@ -379,6 +393,7 @@ class S3Store:
                 location=self.location,
                 key=first.get("Key", "")[len(self.prefix) :],
             )
+        return len(objects)
 
     def upload_file(self, key: str, path: Path) -> None:
         from boto3.exceptions import S3UploadFailedError
@@ -398,7 +413,7 @@ class S3Store:
             raise self._error("read", key, error) from error
 
 
-def _error_code(error: Exception) -> str:
+def error_code(error: Exception) -> str:
     response = getattr(error, "response", None) or {}
     code = response.get("Error", {}).get("Code")
     return str(code) if code else type(error).__name__
