@@ -49,6 +49,11 @@ class Outcome:
     key: str | None = None
     info: UpdateInfo | None = None
 
+    @property
+    def is_stored(self) -> bool:
+        """Whether the bytes are in the store now (stored, quarantined, unchanged)."""
+        return self.outcome in ("stored", "quarantined", "unchanged")
+
     def facts(self) -> str:
         """The log line's key=value facts: ids, kind, key, outcome; never content."""
         info = self.info
