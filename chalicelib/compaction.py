@@ -421,9 +421,12 @@ def dirty_days(enriched: Store) -> list[date]:
 
 def raw_is_expired(day: date, settings: Settings, now: datetime | None = None) -> bool:
     """Whether the raw partition of ``day`` is past the raw retention (0 keeps all)."""
-    keep = settings.raw_retention_days
-    now = now or datetime.now(UTC)
-    return keep > 0 and day < days_before(now.astimezone(settings.zone).date(), keep)
+    return is_expired(day, settings.raw_retention_days, lake_today(settings, now))
+
+
+def is_expired(day: date, keep_days: int, today: date) -> bool:
+    """Whether a partition is older than ``keep_days`` (0 keeps it forever)."""
+    return keep_days > 0 and day < days_before(today, keep_days)
 
 
 def days_before(today: date, days: int) -> date:
@@ -434,13 +437,16 @@ def days_before(today: date, days: int) -> date:
     return today - timedelta(days=days)
 
 
+def lake_today(settings: Settings, now: datetime | None = None) -> date:
+    """Today (or the day of ``now``) in the lake's time zone."""
+    return (now or datetime.now(UTC)).astimezone(settings.zone).date()
+
+
 def is_late(day: date, settings: Settings, now: datetime | None = None) -> bool:
     """Whether an object for ``day`` arrives after the day may have been compacted."""
-    now = now or datetime.now(UTC)
-    return day < now.astimezone(settings.zone).date()
+    return day < lake_today(settings, now)
 
 
 def yesterday(settings: Settings, now: datetime | None = None) -> date:
     """Yesterday in the lake's time zone."""
-    now = now or datetime.now(UTC)
-    return now.astimezone(settings.zone).date() - timedelta(days=1)
+    return lake_today(settings, now) - timedelta(days=1)

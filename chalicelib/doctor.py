@@ -136,6 +136,9 @@ def check_chats(
         except ApiError as error:
             checks.append(_chat_error(name, error))
             continue
+        except TelegramError as error:
+            checks.append(Check(name, FAIL, str(error)))
+            continue
         types[chat_id] = chat.get("type")
         checks.append(Check(name, OK, f"the bot sees this {chat.get('type')}"))
     return checks, types

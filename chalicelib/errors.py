@@ -14,7 +14,7 @@ class ConfigError(TglakeError):
 class StorageError(TglakeError):
     """A read or write against the raw or enriched store failed."""
 
-    def __init__(self, message: str, *, location: str, key: str | None = None):
+    def __init__(self, message: str, *, location: str, key: str | None = None) -> None:
         super().__init__(message)
         self.location = location
         self.key = key

@@ -83,7 +83,6 @@ from chalicelib.updates import MESSAGE_KINDS, as_int, as_timestamp, decode, insp
 log = logging.getLogger(__name__)
 
 SYNTHETIC_BASE = 1 << 60
-MIGRATED_ID_SHIFT = -1_000_000_000
 # The Bot API's stand-ins for a message sent on behalf of a chat.
 GROUP_ANONYMOUS_BOT = {
     "id": 1087968824,
@@ -195,6 +194,8 @@ def read_export(path: Path) -> tuple[list[ExportedChat], int]:
     how many chats were left out because a bot can never be in them."""
     try:
         document = json.loads(repair(path.read_bytes()).decode("utf-8-sig"))
+    except OSError as error:
+        raise ExportError(f"cannot read {path}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ExportError(f"{path} is not UTF-8 text") from None
     except RecursionError:

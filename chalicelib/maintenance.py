@@ -31,10 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib import layout, runtime
-from chalicelib.compaction import ROW_GROUP, Compactor, DayLocked, DayResult
+from chalicelib.compaction import (
+    ROW_GROUP,
+    Compactor,
+    DayLocked,
+    DayResult,
+    is_expired,
+    lake_today,
+)
 from chalicelib.config import Settings
 from chalicelib.errors import TglakeError
-from chalicelib.privacy import is_expired, lake_today
 from chalicelib.storage import Store
 
 if TYPE_CHECKING:

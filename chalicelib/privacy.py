@@ -11,7 +11,8 @@ Erasure (``tglake forget``) follows these rules:
 - Any other raw update that mentions a subject is redacted: user and chat objects
   with their id are removed, a replied-to, pinned or quoted message of theirs is cut
   down to its ``message_id``, and id fields naming them are dropped. The redacted
-  bytes are stored under their own digest and the old key is removed.
+  bytes are stored under their own digest and the old key is removed; a key already
+  deleted on S3 (a delete marker is current) is removed with its versions instead.
 - Every enriched file is filtered on its own, so days whose raw objects have expired
   are erased too: rows they sent, rows about them leaving, rows in their chat and
   rows of deleted raw updates are dropped; ``reply_to_user_id`` and migration ids
@@ -36,13 +37,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import layout, runtime
-from chalicelib.compaction import days_before
+from chalicelib.compaction import days_before, is_expired, lake_today
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, StorageError, TglakeError
 from chalicelib.storage import S3Store, Store, error_code
@@ -509,10 +510,18 @@ def _judge_raw(
             message = (row["chat_id"], row["message_id"]) if row else None
             plan.raw.append(RawAction(key, versions, message=message))
             continue
-        redacted = redact(update, plan.subjects.ids)
+        try:
+            redacted = redact(update, plan.subjects.ids)
+        except RecursionError:
+            # Nested deeper than Python recurses: no update is; counted like non-JSON.
+            plan.unreadable += 1
+            log.warning("could not inspect raw object key=%s reason=too_deep", key)
+            continue
         if redacted == update:
             continue
-        if key.startswith(layout.QUARANTINE_PREFIX):
+        # A quarantined body has nothing worth keeping; a key deleted before (only
+        # old versions hold it) would come back to life as its redacted copy.
+        if key.startswith(layout.QUARANTINE_PREFIX) or versions[0].is_marker:
             plan.raw.append(RawAction(key, versions))
         else:
             plan.raw.append(RawAction(key, versions, body=_encode(redacted)))
@@ -652,16 +661,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 # -- retention -------------------------------------------------------------------
-
-
-def lake_today(settings: Settings) -> date:
-    """Today in the lake's time zone."""
-    return datetime.now(settings.zone).date()
-
-
-def is_expired(day: date, keep_days: int, today: date) -> bool:
-    """Whether a partition is older than ``keep_days`` (0 keeps it forever)."""
-    return keep_days > 0 and day < days_before(today, keep_days)
 
 
 @dataclass

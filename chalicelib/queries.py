@@ -206,12 +206,12 @@ def run_local(
             "builds its own tables (messages, raw_updates, all_messages)"
         )
     sql = fill(query, resolve(query, params, settings))
-    for name, location in (
+    for variable, location in (
         ("TGLAKE_RAW", settings.raw),
         ("TGLAKE_ENRICHED", settings.enriched),
     ):
         if Path(location).is_file():
-            raise QueryError(f"{name} is {location}, a file and not a folder")
+            raise QueryError(f"{variable} is {location}, a file and not a folder")
     with LocalEngine(settings) as engine:
         engine.create_view(VIEW, view_sql(settings, engine.schema()))
         return engine.run(translate.to_duckdb(sql, engine.schema()))

@@ -124,8 +124,19 @@ def heatmap_grid(result: queries.QueryResult) -> list[tuple[str, list[int]]]:
     return [rows[weekday] for weekday in sorted(rows)]
 
 
+def dated(result: queries.QueryResult) -> queries.QueryResult:
+    """The rows whose ``day`` is known (Telegram may send a message dated 0)."""
+    days = column(result, "day")
+    rows = [row for row, day in zip(result.rows, days, strict=True) if day is not None]
+    return queries.QueryResult(result.columns, rows)
+
+
 def _draw_per_day(figure: Any, result: queries.QueryResult, settings: Settings) -> str:
+    result = dated(result)
     days, counts = column(result, "day"), column(result, "messages")
+    if not days:
+        _nothing(figure, "no message with a date")
+        return "No message in the period has a date."
     axes = figure.subplots()
     axes.bar(days, counts, color="#3b75af")
     _date_axis(axes)
@@ -191,7 +202,11 @@ def _draw_top_users(
 def _draw_content_mix(
     figure: Any, result: queries.QueryResult, settings: Settings
 ) -> str:
+    result = dated(result)
     days = sorted(set(column(result, "day")))
+    if not days:
+        _nothing(figure, "no message with a date")
+        return "No message in the period has a date."
     totals: dict[str, int] = {}
     counts: dict[tuple[Any, str], int] = {}
     for day, kind, messages in zip(

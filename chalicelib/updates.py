@@ -76,9 +76,9 @@ KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
 FUTURE_SLACK_SECONDS = 24 * 60 * 60
-# A "\u" escape of a surrogate: only then can the value hold a lone one.
 _DECODER = json.JSONDecoder()
 _FORWARD_SET = frozenset(FORWARD_KEYS)
+# A "\u" escape of a surrogate: only then can the value hold a lone one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -291,7 +291,9 @@ def _refuse_constant(name: str) -> Any:
 def _is_encodable(value: Any) -> bool:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, RecursionError):
+        # A value json.loads just managed may be too deep for json.dumps, which
+        # starts further down the stack.
         return False
     return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def samples() -> list[Path]:
 @pytest.fixture(autouse=True)
 def _fresh_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts from an environment of its own and no cached clients."""
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("TGLAKE_") or name == "TELEGRAM_BOT_TOKEN":
             monkeypatch.delenv(name)
     runtime.reset()

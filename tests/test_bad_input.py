@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -148,6 +149,15 @@ def test_an_update_is_filed_under_its_date_unless_that_is_far_after_its_arrival(
 )
 def test_decode_portable_refuses_what_duckdb_or_athena_would_not_read(body, portable):
     assert (updates.decode_portable(body) is not None) == portable
+
+
+def test_decode_portable_answers_for_a_lone_surrogate_at_any_depth():
+    # json.loads may reach a depth that json.dumps, called deeper in the stack, cannot.
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 150, limit + 10):
+        body = b"[" * depth + b'"\\ud800"' + b"]" * depth
+
+        assert updates.decode_portable(body) is None, depth
 
 
 # -- compaction of hand-made raw objects -----------------------------------------

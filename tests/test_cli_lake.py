@@ -87,6 +87,7 @@ def test_compact_prints_one_summary_line_per_day(folder_lake):
         ["--from", "2026-03-05"],
         ["--from", "2026-03-05", "--to", "2026-03-01"],
         ["--date", "yesterday"],
+        ["--all", "--date", "2026-03-05"],
     ],
 )
 def test_compact_refuses_unclear_days_with_one_line(folder_lake, arguments):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from chalicelib.cli import main
@@ -131,6 +132,18 @@ def test_a_chat_id_the_bot_cannot_see_fails(
 
     assert result.exit_code == 1
     assert expected in result.stdout
+
+
+def test_telegram_not_answering_about_a_chat_fails_that_check_only(
+    telegram, lake, caplog
+):
+    telegram.fail("getChat", requests.ConnectionError("connection reset"))
+
+    result = doctor(caplog)
+
+    assert result.exit_code == 1
+    assert "cannot reach Telegram for getChat" in line(result, f"chat {GROUP}")
+    assert line(result, "webhook").startswith("ok")
 
 
 def test_a_migrated_group_id_names_its_new_id(telegram, lake, caplog, monkeypatch):

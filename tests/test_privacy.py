@@ -447,3 +447,30 @@ def test_an_enriched_purge_removes_the_dirty_markers_of_its_days(folder_lake):
 
     assert result.exit_code == 0, result.output
     assert compaction.dirty_days(enriched) == [recent]
+
+
+def test_forget_does_not_bring_back_a_deleted_update_it_redacts(s3_lake):
+    enable_versioning()
+    keys = fill(s3_lake, conversation())
+    raw = runtime.store(s3_lake.raw)
+    raw.delete([keys[2]])  # another's reply to the target, deleted before
+
+    result = CliRunner().invoke(main, ["forget", "--user", str(TARGET), "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert bucket_leaks() == {}
+    live = [json.loads(raw.get(key)) for key in raw.keys(layout.RAW_PREFIX)]
+    assert 3 not in [update["update_id"] for update in live]
+
+
+def test_forget_counts_a_body_nested_too_deeply_to_inspect_as_unreadable(folder_lake):
+    fill(folder_lake, conversation())
+    deep = b"[" * 600 + b"]" * 600  # json reads it; a recursive walk does not
+    key = layout.quarantine_key(date(2024, 3, 4), "0", deep)
+    runtime.store(folder_lake.raw).put(key, deep)
+
+    result = CliRunner().invoke(main, ["forget", "--user", str(TARGET), "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "(1 unreadable)" in result.stderr
+    assert folder_leaks(folder_lake) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -173,6 +174,25 @@ def test_report_on_an_empty_lake_fails_with_one_line_and_writes_nothing(
     assert errors[0].startswith("Error: no messages to report")
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_message_dated_zero_is_left_out_of_the_per_day_charts(folder_lake, tmp_path):
+    raw = storage.open_store(folder_lake.raw)
+    ingestor = ingest.Ingestor(folder_lake, raw)
+    arrived = datetime(2026, 3, 5, 15, 0, tzinfo=UTC)
+    for message_id, stamp in ((1, 1772722800), (2, 0)):
+        message = {"message_id": message_id, "from": ODD_SENDER, "chat": demo.CHAT}
+        update = {"update_id": message_id, "message": {**message, "date": stamp}}
+        ingestor.ingest(json.dumps(update).encode(), arrived=arrived)
+    compaction.Compactor(
+        folder_lake, raw, storage.open_store(folder_lake.enriched)
+    ).compact_day(date(2026, 3, 5))
+
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path / "out")])
+
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / report.REPORT_FILE).read_text(encoding="utf-8")
+    assert "1 messages over 1 days with messages" in page
 
 
 def test_report_refuses_a_period_that_ends_before_it_starts(folder_lake, tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -81,9 +81,9 @@ def demo(folder: Path, seed: int) -> None:
     "--restart", is_flag=True, help="With --all: start over instead of resuming."
 )
 def compact(
-    day: object,
-    first: object,
-    last: object,
+    day: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
     yesterday: bool,
     every: bool,
     restart: bool,
@@ -96,6 +96,11 @@ def compact(
 
     from chalicelib import compaction, jobs
 
+    chosen = [day is not None, first is not None or last is not None, yesterday, every]
+    if sum(chosen) != 1:
+        raise click.UsageError(
+            "give exactly one of --date, --from/--to, --yesterday or --all"
+        )
     settings = load_settings()
     if every:
         from chalicelib import maintenance
@@ -123,20 +128,19 @@ def _echo_result(result: DayResult) -> None:
 
 
 def _days(
-    day: object, first: object, last: object, yesterday: bool, default: date
+    day: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
+    yesterday: bool,
+    default: date,
 ) -> list[date]:
-    chosen = [day is not None, first is not None or last is not None, yesterday]
-    if sum(chosen) != 1:
-        raise click.UsageError(
-            "give exactly one of --date, --from/--to, --yesterday or --all"
-        )
     if yesterday:
         return [default]
     if day is not None:
-        return [day.date()]  # type: ignore[attr-defined]
+        return [day.date()]
     if first is None or last is None:
         raise click.UsageError("--from and --to go together")
-    start, end = first.date(), last.date()  # type: ignore[attr-defined]
+    start, end = first.date(), last.date()
     if end < start:
         raise click.UsageError("--to is before --from")
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
