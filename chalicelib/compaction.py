@@ -22,7 +22,8 @@ The rules:
   listing is more often a wrong ``TGLAKE_RAW`` than an erased day). A day whose
   objects hold no message loses its stale file.
 - A day past the raw retention is not compacted from raw (``DayExpired``): a
-  lifecycle rule or ``tglake purge`` may have removed part of it.
+  lifecycle rule or ``tglake purge`` may have removed part of it. A day whose raw
+  objects vanish while it is read (``DayChanged``) keeps its file as it was.
 - A lease in the enriched store keeps two compactions of a day apart. A lease whose
   run died is taken over after ``LEASE_SECONDS`` by exactly one later run.
 - Late data: a dirty marker per late raw object (``mark_dirty``); the hourly job
@@ -77,6 +78,11 @@ class DayLocked(TglakeError):
 
 class DayExpired(TglakeError):
     """The day is past the raw retention: compacting it from raw would drop rows."""
+
+
+class DayChanged(TglakeError):
+    """Raw objects of the day vanished while it was read (a purge or an erasure ran
+    meanwhile); its file is left as it was, and the next run sees a settled day."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,11 @@ class Compactor:
         with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
             spill_path = Path(folder) / "rows.arrow"
             index, counts = self._spill(keys, spill_path, progress)
+            if counts["vanished"]:
+                raise DayChanged(
+                    f"{counts['vanished']} raw objects of {day} vanished while it "
+                    "was compacted; its file is left as it was: run it again"
+                )
             if not index:
                 self._remove_stale(day, keep=None)
                 return DayResult(day, len(keys), 0, counts["skipped"], counts["other"])
@@ -175,7 +186,7 @@ class Compactor:
         from chalicelib.schema import SCHEMA
 
         index: Index = {}
-        counts = {"rows": 0, "skipped": 0, "other": 0}
+        counts = {"rows": 0, "skipped": 0, "other": 0, "vanished": 0}
         buffer: list[dict[str, Any]] = []
         with (
             _collector_paused(),
@@ -236,7 +247,7 @@ class Compactor:
         try:
             return self.raw.get(key)
         except ObjectNotFound:
-            # Erased or purged between listing and reading: nothing to keep.
+            # Erased or purged between listing and reading: the day is not settled.
             return None
 
     def _rows(
@@ -249,8 +260,8 @@ class Compactor:
         rows = []
         for key, body in chunk:
             if body is None:
-                counts["skipped"] += 1
-                log.warning("skipped raw object key=%s reason=vanished", key)
+                counts["vanished"] += 1
+                log.warning("raw object vanished while read key=%s", key)
                 continue
             update = decode(body)
             row = message_row(update, zone)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from chalicelib import jobs, layout
-from chalicelib.compaction import Compactor, DayLocked, dirty_days
+from chalicelib.compaction import Compactor, DayChanged, DayLocked, dirty_days
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound
 from chalicelib.ingest import Ingestor
@@ -231,13 +231,17 @@ class VanishingStore(LocalStore):
         return super().get(key)
 
 
-def test_an_object_erased_during_compaction_is_skipped(lake):
+def test_a_day_whose_objects_vanish_while_read_keeps_its_file(lake):
     keys = ingest(lake, message(1, 1, text="a"), message(2, 2, text="b"))
+    compactor(lake).compact_day(DAY)
+    before = day_files(lake)
     raw = VanishingStore(Path(lake.raw), gone=keys[0])
 
-    result = compactor(lake, raw=raw).compact_day(DAY)
+    with pytest.raises(DayChanged, match=r"1 raw objects of .* vanished"):
+        compactor(lake, raw=raw).compact_day(DAY)
 
-    assert (result.objects, result.rows, result.skipped) == (2, 1, 1)
+    assert day_files(lake) == before
+    assert len(read_day(lake)) == 2
 
 
 class CrashingStore(LocalStore):
