@@ -212,19 +212,18 @@ def run(folder: Path, bodies: list[bytes], on_post: Callable[[], None]) -> DemoR
     The webhook runs as Chalice runs it, reading its settings from the environment,
     so this sets the demo's variables in ``os.environ``.
     """
-    import app
     from chalicelib import jobs
 
     environment = demo_environment(folder)
     os.environ.update(environment)
     settings = Settings.from_env(environment)
-    statuses = post_all(bodies, Path(app.__file__).resolve().parent, on_post)
+    statuses = post_all(bodies, on_post)
     worker = jobs.compactor(settings)
-    raw_keys = [item.key for item in worker.raw.list(layout.RAW_PREFIX)]
-    results = []
-    if all(200 <= status < 300 for status in statuses):
-        results = [worker.compact_day(day) for day in raw_days(raw_keys)]
-    return DemoRun(settings, statuses, len(raw_keys), results)
+    raw_keys = list(worker.raw.keys(layout.RAW_PREFIX))
+    done = DemoRun(settings, statuses, len(raw_keys), [])
+    if done.is_stored:
+        done.results = [worker.compact_day(day) for day in raw_days(raw_keys)]
+    return done
 
 
 def shell_settings(settings: Settings) -> str:
@@ -235,14 +234,14 @@ def shell_settings(settings: Settings) -> str:
     )
 
 
-def post_all(
-    bodies: list[bytes], project_dir: Path, on_post: Callable[[], None]
-) -> dict[int, int]:
+def post_all(bodies: list[bytes], on_post: Callable[[], None]) -> dict[int, int]:
     """Post every body through the real webhook handler; count the answers."""
     from chalice.test import Client
 
     import app
 
+    # The test client applies the dev stage of the project's .chalice/config.json.
+    project_dir = Path(app.__file__).resolve().parent
     statuses: dict[int, int] = {}
     headers = {
         "Content-Type": "application/json",
