@@ -365,22 +365,23 @@ def _expiry(store: Store, key: str) -> float:
         return 0.0
 
 
-def _write_winners(spill_path: Path, index: Index, out_path: Path) -> None:
-    """Write the winning rows, in their final order, as Parquet row groups."""
-    import pyarrow as pa
+def parquet_writer(path: Path) -> Any:
+    """A writer of one enriched file, with the schema and options of every day."""
     import pyarrow.parquet as pq
 
     from chalicelib.schema import SCHEMA
 
+    return pq.ParquetWriter(str(path), SCHEMA, compression="zstd", version="2.6")
+
+
+def _write_winners(spill_path: Path, index: Index, out_path: Path) -> None:
+    """Write the winning rows, in their final order, as Parquet row groups."""
+    import pyarrow as pa
+
     order = sorted(index.values(), key=lambda entry: entry[2:])
     winners = pa.array([entry[1] for entry in order], pa.int64())
     # The spill is memory-mapped: only the row group being written is in memory.
-    with (
-        pa.memory_map(str(spill_path)) as source,
-        pq.ParquetWriter(
-            str(out_path), SCHEMA, compression="zstd", version="2.6"
-        ) as writer,
-    ):
+    with pa.memory_map(str(spill_path)) as source, parquet_writer(out_path) as writer:
         table = pa.ipc.open_file(source).read_all()
         for start in range(0, len(winners), ROW_GROUP):
             part = winners[start : start + ROW_GROUP]

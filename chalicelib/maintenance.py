@@ -30,7 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chalicelib import layout, runtime
+from chalicelib import jobs, layout, runtime
 from chalicelib.compaction import (
     ROW_GROUP,
     Compactor,
@@ -38,6 +38,7 @@ from chalicelib.compaction import (
     DayResult,
     is_expired,
     lake_today,
+    parquet_writer,
 )
 from chalicelib.config import Settings
 from chalicelib.errors import TglakeError
@@ -104,8 +105,8 @@ def compact_all(
     resume: bool = True,
 ) -> list[DayResult]:
     """Rewrite every day to the current schema; ``progress`` hears of each day."""
-    raw, enriched = runtime.store(settings.raw), runtime.store(settings.enriched)
-    worker = Compactor(settings, raw, enriched)
+    worker = jobs.compactor(settings)
+    enriched = worker.enriched
     fingerprint = schema_fingerprint()
     if not resume:
         _clear_markers(enriched)
@@ -192,12 +193,8 @@ def conform(table: pa.Table, *, day: date | None = None) -> pa.Table:
 
 def write_day(store: Store, key: str, table: pa.Table, folder: Path) -> int:
     """Write a day's rows as compaction does and replace its file in one write."""
-    import pyarrow.parquet as pq
-
-    from chalicelib.schema import SCHEMA
-
     path = folder / layout.ENRICHED_FILE
-    with pq.ParquetWriter(str(path), SCHEMA, compression="zstd", version="2.6") as out:
+    with parquet_writer(path) as out:
         out.write_table(conform(table), row_group_size=ROW_GROUP)
     store.upload_file(key, path)
     return path.stat().st_size

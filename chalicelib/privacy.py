@@ -562,14 +562,14 @@ def apply_erasure(
     progress: Callable[[int], None] | None = None,
 ) -> dict[date | None, DayCounts]:
     """Carry out a plan: raw objects first, then every affected enriched file."""
-    from chalicelib.compaction import Compactor, DayLocked
+    from chalicelib import jobs
+    from chalicelib.compaction import DayLocked
 
-    raw, enriched = runtime.store(settings.raw), runtime.store(settings.enriched)
+    worker = jobs.compactor(settings)
     for action in plan.raw:
-        _apply_raw(raw, action)
+        _apply_raw(worker.raw, action)
         if progress:
             progress(1)
-    worker = Compactor(settings, raw, enriched)
     locked = []
     for action in plan.enriched:
         try:
