@@ -13,8 +13,9 @@ The rules:
   edit replaces the text and a redelivery counts once.
 - Rows are written sorted by ``(date, chat_id, message_id)`` with the one explicit
   schema in ``schema.py``, so a re-run gives the same file.
-- Memory holds the dedup index (keys and versions). Rows are spilled to a temporary
-  Arrow file as they are read and taken from it in row groups.
+- Memory holds the dedup index (keys and versions) and at most ``SPILL_ROWS`` rows:
+  a day with more rows spills them to a temporary Arrow file as they are read and
+  takes the winners from it in row groups; a smaller day is written from memory.
 - The file has a fixed name and replaces the old one in one write (S3 PUT, or a
   rename in a folder); any other file in the day's folder (from an older design) is
   removed only after that, so a crash never leaves a day without its file.
@@ -54,18 +55,28 @@ from chalicelib import layout
 from chalicelib.config import Settings
 from chalicelib.errors import ObjectNotFound, TglakeError
 from chalicelib.storage import Store
-from chalicelib.updates import decode, inspect, message_row, version
+from chalicelib.updates import (
+    COLUMNS,
+    LocalClock,
+    decode,
+    inspect,
+    message_values,
+    version,
+)
 
 log = logging.getLogger(__name__)
 
 READ_BATCH = 32
 READ_AHEAD = 4
-SPILL_ROWS = 5000
+SPILL_ROWS = 20_000
 ROW_GROUP = 50_000
 LEASE_SECONDS = 15 * 60
 # Another machine's clock may run ahead of ours by this much.
 LEASE_CLOCK_SLACK = 5 * 60
 OWNER_PATTERN = re.compile(r"[0-9a-f]{1,64}")
+MESSAGE_ID, CHAT_ID, DATE = (
+    COLUMNS.index(name) for name in ("message_id", "chat_id", "date")
+)
 
 
 # (chat_id, message_id) -> (version, spill row, date, chat_id, message_id)
@@ -151,7 +162,7 @@ class Compactor:
             return DayResult(day)
         with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
             spill_path = Path(folder) / "rows.arrow"
-            index, counts = self._spill(keys, spill_path, progress)
+            index, counts, rows = self._spill(keys, spill_path, progress)
             if counts["vanished"]:
                 raise DayChanged(
                     f"{counts['vanished']} raw objects of {day} vanished while it "
@@ -161,7 +172,8 @@ class Compactor:
                 self._remove_stale(day, keep=None)
                 return DayResult(day, len(keys), 0, counts["skipped"], counts["other"])
             out_path = Path(folder) / layout.ENRICHED_FILE
-            _write_winners(spill_path, index, out_path)
+            order = sorted(index.values(), key=lambda entry: entry[2:])
+            rows.write([entry[1] for entry in order], out_path)
             key = layout.enriched_key(day)
             self.enriched.upload_file(key, out_path)
             size = out_path.stat().st_size
@@ -179,28 +191,15 @@ class Compactor:
 
     def _spill(
         self, keys: list[str], path: Path, progress: Callable[[int], None] | None
-    ) -> tuple[Index, dict[str, int]]:
-        """Read every object once, index the winners, and spill every row to disk."""
-        import pyarrow as pa
-
-        from chalicelib.schema import SCHEMA
-
+    ) -> tuple[Index, dict[str, int], _Rows]:
+        """Read every object once, index the winners, and keep every row."""
         index: Index = {}
         counts = {"rows": 0, "skipped": 0, "other": 0, "vanished": 0}
-        buffer: list[dict[str, Any]] = []
-        with (
-            _collector_paused(),
-            pa.OSFile(str(path), "wb") as sink,
-            pa.ipc.new_file(sink, SCHEMA) as spill,
-        ):
+        clock = LocalClock(self.settings.zone)
+        with _collector_paused(), _Rows(path) as rows:
             for batch in self._read(keys, progress):
-                buffer.extend(self._rows(batch, counts, index))
-                if len(buffer) >= SPILL_ROWS:
-                    spill.write_batch(pa.RecordBatch.from_pylist(buffer, schema=SCHEMA))
-                    buffer = []
-            if buffer:
-                spill.write_batch(pa.RecordBatch.from_pylist(buffer, schema=SCHEMA))
-        return index, counts
+                rows.extend(self._rows(batch, clock, counts, index))
+        return index, counts, rows
 
     def _read(
         self, keys: list[str], progress: Callable[[int], None] | None
@@ -253,18 +252,18 @@ class Compactor:
     def _rows(
         self,
         chunk: list[tuple[str, bytes | None]],
+        clock: LocalClock,
         counts: dict[str, int],
         index: Index,
-    ) -> list[dict[str, Any]]:
-        zone = self.settings.zone
+    ) -> list[tuple[Any, ...]]:
         rows = []
         for key, body in chunk:
             if body is None:
                 counts["vanished"] += 1
                 log.warning("raw object vanished while read key=%s", key)
                 continue
-            update = decode(body)
-            row = message_row(update, zone)
+            update = _decode(body)
+            row = message_values(update, clock)
             if row is None:
                 if inspect(update) is None:
                     counts["skipped"] += 1
@@ -272,11 +271,11 @@ class Compactor:
                 else:
                     counts["other"] += 1
                 continue
-            message = (row["chat_id"], row["message_id"])
+            message = (row[CHAT_ID], row[MESSAGE_ID])
             current = version(row, key)
             known = index.get(message)
             if known is None or current > known[0]:
-                index[message] = (current, counts["rows"], row["date"] or 0, *message)
+                index[message] = (current, counts["rows"], row[DATE] or 0, *message)
             rows.append(row)
             counts["rows"] += 1
         return rows
@@ -374,18 +373,89 @@ def parquet_writer(path: Path) -> Any:
     return pq.ParquetWriter(str(path), SCHEMA, compression="zstd", version="2.6")
 
 
-def _write_winners(spill_path: Path, index: Index, out_path: Path) -> None:
-    """Write the winning rows, in their final order, as Parquet row groups."""
-    import pyarrow as pa
+class _Rows:
+    """Every row of a day in read order: in memory up to ``SPILL_ROWS`` rows, and
+    beyond that spilled to an Arrow file, so memory holds a bounded part of the day.
+    """
 
-    order = sorted(index.values(), key=lambda entry: entry[2:])
-    winners = pa.array([entry[1] for entry in order], pa.int64())
-    # The spill is memory-mapped: only the row group being written is in memory.
-    with pa.memory_map(str(spill_path)) as source, parquet_writer(out_path) as writer:
-        table = pa.ipc.open_file(source).read_all()
-        for start in range(0, len(winners), ROW_GROUP):
-            part = winners[start : start + ROW_GROUP]
-            writer.write_table(table.take(part), row_group_size=ROW_GROUP)
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.buffer: list[tuple[Any, ...]] = []
+        self.spilled = 0
+        self._sink: Any = None
+        self._writer: Any = None
+
+    def __enter__(self) -> _Rows:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *rest: object) -> None:
+        if self._writer is None:
+            return
+        try:
+            if error_type is None and self.buffer:
+                self._flush()
+            self._writer.close()
+        finally:
+            self._sink.close()
+
+    def extend(self, rows: list[tuple[Any, ...]]) -> None:
+        self.buffer.extend(rows)
+        if len(self.buffer) >= SPILL_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        from chalicelib.schema import SCHEMA, record_batch
+
+        if self._writer is None:
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._writer = pa.ipc.new_file(self._sink, SCHEMA)
+        self._writer.write_batch(record_batch(self.buffer))
+        self.spilled += len(self.buffer)
+        self.buffer = []
+
+    def write(self, positions: list[int], out_path: Path) -> None:
+        """Write the rows at ``positions``, in that order, as Parquet row groups."""
+        with parquet_writer(out_path) as writer:
+            for part in self._parts(positions):
+                writer.write(part, row_group_size=ROW_GROUP)
+
+    def _parts(self, positions: list[int]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        from chalicelib.schema import record_batch
+
+        slices = (
+            positions[start : start + ROW_GROUP]
+            for start in range(0, len(positions), ROW_GROUP)
+        )
+        if not self.spilled:
+            # A small day never left memory: no spill to read back, no Arrow take.
+            for part in slices:
+                yield record_batch([self.buffer[i] for i in part])
+            return
+        # The spill is memory-mapped: only the row group being written is in memory.
+        with pa.memory_map(str(self.path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+            for part in slices:
+                yield table.take(pa.array(part, pa.int64()))
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON value of a raw object, or None; orjson first, for speed.
+
+    orjson refuses what only Python's ``json`` reads (a byte order mark, NaN, lone
+    surrogates, very deep nesting); those bodies take ``updates.decode``. It reads a
+    number beyond 64 bits as a float where ``json`` gives an int; the row rules
+    take neither as an id, so the rows are the same.
+    """
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return decode(body)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -76,6 +76,43 @@ KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FORWARD_KEYS = ("forward_origin", "forward_date", "forward_from", "forward_from_chat")
 FUTURE_SLACK_SECONDS = 24 * 60 * 60
+EPOCH_DAY = date(1970, 1, 1)
+# The enriched columns, in the order of ``message_values`` and of ``schema.SCHEMA``.
+COLUMNS = (
+    "message_id",
+    "user_id",
+    "user_is_bot",
+    "user_first_name",
+    "chat_id",
+    "chat_type",
+    "text",
+    "date",
+    "update_id",
+    "update_kind",
+    "sent_at",
+    "edit_date",
+    "content_type",
+    "service_type",
+    "caption",
+    "user_last_name",
+    "user_username",
+    "chat_title",
+    "sender_chat_id",
+    "message_thread_id",
+    "reply_to_message_id",
+    "reply_to_user_id",
+    "is_forwarded",
+    "new_member_count",
+    "left_member_id",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "local_date",
+    "local_hour",
+    "local_weekday",
+)
+_UPDATE_ID = COLUMNS.index("update_id")
+_UPDATE_KIND = COLUMNS.index("update_kind")
+_EDIT_DATE = COLUMNS.index("edit_date")
 _DECODER = json.JSONDecoder()
 _FORWARD_SET = frozenset(FORWARD_KEYS)
 # A "\u" escape of a surrogate: only then can the value hold a lone one.
@@ -176,10 +213,25 @@ def as_timestamp(value: Any) -> int | None:
 
 
 def message_row(update: Any, zone: ZoneInfo) -> dict[str, Any] | None:
+    """The enriched row of an update that carries a message, as a dict, or None."""
+    values = message_values(update, _clock(zone))
+    if values is None:
+        return None
+    row = dict(zip(COLUMNS, values, strict=True))
+    if row["sent_at"] is not None:
+        row["sent_at"] = datetime.fromtimestamp(row["sent_at"] // 1000, UTC)
+    if row["local_date"] is not None:
+        row["local_date"] = EPOCH_DAY + timedelta(days=row["local_date"])
+    return row
+
+
+def message_values(update: Any, clock: LocalClock) -> tuple[Any, ...] | None:
     """The enriched row of an update that carries a message, or None.
 
-    Compaction calls this once per raw object, so it reads the update directly
-    rather than through ``inspect``; both follow the same rules.
+    The values come in ``COLUMNS`` order, as Arrow stores them: ``sent_at`` in
+    milliseconds since the epoch and ``local_date`` in days since it. Compaction
+    calls this once per raw object, so it reads the update directly rather than
+    through ``inspect``; both follow the same rules.
     """
     if not isinstance(update, dict):
         return None
@@ -199,51 +251,98 @@ def message_row(update: Any, zone: ZoneInfo) -> dict[str, Any] | None:
     reply = _dict(get("reply_to_message"))
     content_type, service_type = _content_type(message)
     stamp = as_timestamp(get("date"))
-    local = datetime.fromtimestamp(stamp, zone) if stamp is not None else None
+    local_day, local_hour, local_weekday = clock.local(stamp)
     new_members = get("new_chat_members")
-    return {
-        "message_id": message_id,
-        "user_id": as_int(sender.get("id")),
-        "user_is_bot": _bool(sender.get("is_bot")),
-        "user_first_name": _str(sender.get("first_name")),
-        "chat_id": chat_id,
-        "chat_type": _str(chat.get("type")),
-        "text": _str(get("text")),
-        "date": as_int(get("date")),
-        "update_id": update_id,
-        "update_kind": kind,
-        "sent_at": datetime.fromtimestamp(stamp, UTC) if stamp else None,
-        "edit_date": as_timestamp(get("edit_date")),
-        "content_type": content_type,
-        "service_type": service_type,
-        "caption": _str(get("caption")),
-        "user_last_name": _str(sender.get("last_name")),
-        "user_username": _str(sender.get("username")),
-        "chat_title": _str(chat.get("title")),
-        "sender_chat_id": as_int(_dict(get("sender_chat")).get("id")),
-        "message_thread_id": as_int(get("message_thread_id")),
-        "reply_to_message_id": as_int(reply.get("message_id")),
-        "reply_to_user_id": as_int(_dict(reply.get("from")).get("id")),
-        "is_forwarded": _is_forwarded(message),
-        "new_member_count": len(new_members) if isinstance(new_members, list) else 0,
-        "left_member_id": as_int(_dict(get("left_chat_member")).get("id")),
-        "migrate_to_chat_id": as_int(get("migrate_to_chat_id")),
-        "migrate_from_chat_id": as_int(get("migrate_from_chat_id")),
-        "local_date": local.date() if local else None,
-        "local_hour": local.hour if local else None,
-        "local_weekday": local.isoweekday() if local else None,
-    }
-
-
-def version(row: dict[str, Any], key: str) -> tuple[int, int, int, str]:
-    """Which of several rows about one message wins: the latest edit, then the edit
-    over the original, then the higher ``update_id``, then the raw key."""
     return (
-        row["edit_date"] or 0,
-        1 if row["update_kind"] in EDIT_KINDS else 0,
-        row["update_id"],
+        message_id,
+        as_int(sender.get("id")),
+        _bool(sender.get("is_bot")),
+        _str(sender.get("first_name")),
+        chat_id,
+        _str(chat.get("type")),
+        _str(get("text")),
+        as_int(get("date")),
+        update_id,
+        kind,
+        stamp * 1000 if stamp is not None else None,
+        as_timestamp(get("edit_date")),
+        content_type,
+        service_type,
+        _str(get("caption")),
+        _str(sender.get("last_name")),
+        _str(sender.get("username")),
+        _str(chat.get("title")),
+        as_int(_dict(get("sender_chat")).get("id")),
+        as_int(get("message_thread_id")),
+        as_int(reply.get("message_id")),
+        as_int(_dict(reply.get("from")).get("id")),
+        _is_forwarded(message),
+        len(new_members) if isinstance(new_members, list) else 0,
+        as_int(_dict(get("left_chat_member")).get("id")),
+        as_int(get("migrate_to_chat_id")),
+        as_int(get("migrate_from_chat_id")),
+        local_day,
+        local_hour,
+        local_weekday,
+    )
+
+
+def version(values: tuple[Any, ...], key: str) -> tuple[int, int, int, str]:
+    """Which of several rows about one message wins: the latest edit, then the edit
+    over the original, then the higher ``update_id``, then the raw key.
+
+    ``values`` is a row as ``message_values`` gives it.
+    """
+    return (
+        values[_EDIT_DATE] or 0,
+        1 if values[_UPDATE_KIND] in EDIT_KINDS else 0,
+        values[_UPDATE_ID],
         key,
     )
+
+
+class LocalClock:
+    """The local day, hour and ISO weekday of Unix times in one time zone.
+
+    A zone keeps one UTC offset for almost every hour, so the offset is looked up
+    once per UTC hour and the calendar is plain arithmetic; an hour that holds a
+    change of offset takes the exact, slower way.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._offsets: dict[int, int | None] = {}
+
+    def local(self, stamp: int | None) -> tuple[int | None, int | None, int | None]:
+        """(days since the epoch, hour, ISO weekday) in the zone; Nones for None."""
+        if stamp is None:
+            return None, None, None
+        hour = stamp // 3600
+        try:
+            offset = self._offsets[hour]
+        except KeyError:
+            offset = self._offsets[hour] = self._steady_offset(hour * 3600)
+        if offset is None:
+            moment = datetime.fromtimestamp(stamp, self.zone)
+            day = (moment.date() - EPOCH_DAY).days
+            return day, moment.hour, moment.isoweekday()
+        seconds = stamp + offset
+        day = seconds // 86400
+        # 1970-01-01 was a Thursday, ISO weekday 4.
+        return day, seconds % 86400 // 3600, (day + 3) % 7 + 1
+
+    def _steady_offset(self, start: int) -> int | None:
+        """The offset in seconds through the hour from ``start``; None if it changes."""
+        first = datetime.fromtimestamp(start, self.zone).utcoffset()
+        last = datetime.fromtimestamp(start + 3599, self.zone).utcoffset()
+        if first is None or first != last:
+            return None
+        return int(first.total_seconds())
+
+
+@functools.lru_cache(maxsize=16)
+def _clock(zone: ZoneInfo) -> LocalClock:
+    return LocalClock(zone)
 
 
 def _payload(update: dict[str, Any]) -> tuple[str, dict[str, Any]]:

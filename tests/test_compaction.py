@@ -181,6 +181,54 @@ def test_a_rerun_leaves_one_file_with_identical_rows(lake):
     assert (first.rows, second.rows) == (40, 40)
 
 
+def test_a_day_spilled_to_disk_gives_the_file_of_a_day_kept_in_memory(
+    lake, monkeypatch
+):
+    from chalicelib import compaction
+
+    bodies = [message(n, n % 60, text=f"m{n}") for n in range(200)]
+    bodies += [
+        message(1000 + n, n, kind="edited_message", text="e", edit_date=NOON + 900 + n)
+        for n in range(0, 60, 7)
+    ]
+    ingest(lake, *reversed(bodies))
+    in_memory = compactor(lake).compact_day(DAY)
+    kept = pq.ParquetFile(Path(lake.enriched) / layout.enriched_key(DAY))
+    # Spill every 7 rows and write row groups of 25: the other path, in pieces.
+    monkeypatch.setattr(compaction, "SPILL_ROWS", 7)
+    monkeypatch.setattr(compaction, "ROW_GROUP", 25)
+
+    spilled = compactor(lake).compact_day(DAY)
+
+    written = pq.ParquetFile(Path(lake.enriched) / layout.enriched_key(DAY))
+    assert (kept.metadata.num_row_groups, written.metadata.num_row_groups) == (1, 3)
+    assert written.read().equals(kept.read())
+    assert (spilled.rows, spilled.duplicates) == (in_memory.rows, 149)
+    assert in_memory.rows == 60
+
+
+def test_bodies_only_pythons_json_reads_are_compacted_like_the_rest(lake):
+    raw = open_store(lake.raw)
+    prefix = layout.day_prefix(DAY)
+    plain = json.loads(message(1, 1, text="plain"))
+    # A byte order mark, an escaped lone surrogate and a NaN: orjson refuses all
+    # three, and compaction reads them with json as before.
+    raw.put(f"{prefix}0-1-a.json", b"\xef\xbb\xbf" + json.dumps(plain).encode())
+    surrogate = json.loads(message(2, 2, text="x"))
+    raw.put(
+        f"{prefix}0-2-b.json",
+        json.dumps(surrogate).replace('"x"', '"\\ud800"').encode(),
+    )
+    raw.put(f"{prefix}0-3-c.json", message(3, 3, text="n", caption=float("nan")))
+
+    result = compactor(lake).compact_day(DAY)
+
+    rows = read_day(lake).to_pylist()
+    assert (result.rows, result.skipped) == (3, 0)
+    assert [r["text"] for r in rows] == ["plain", "?", "n"]
+    assert rows[2]["caption"] is None
+
+
 def test_the_file_has_the_declared_schema_with_millisecond_utc_timestamps(lake):
     ingest(lake, message(1, 1, text="a"), message(2, 2, sticker={}))
 

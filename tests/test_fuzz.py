@@ -83,7 +83,7 @@ def to_json_bytes(value: object) -> bytes:
 def test_the_parser_never_raises_and_rows_always_fit_the_schema(value):
     import pyarrow as pa
 
-    from chalicelib.schema import SCHEMA
+    from chalicelib.schema import SCHEMA, record_batch
 
     info = updates.inspect(value)
     row = updates.message_row(value, ZONE)
@@ -92,7 +92,9 @@ def test_the_parser_never_raises_and_rows_always_fit_the_schema(value):
     if row is not None:
         batch = pa.RecordBatch.from_pylist([row], schema=SCHEMA)
         assert batch.num_rows == 1
-        assert updates.version(row, "key") is not None
+        values = updates.message_values(value, updates.LocalClock(ZONE))
+        assert record_batch([values]).equals(batch)
+        assert updates.version(values, "key") is not None
 
 
 @FUZZ

@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.updates import as_int, file_day, inspect, message_row, version
+from chalicelib.updates import (
+    COLUMNS,
+    LocalClock,
+    as_int,
+    file_day,
+    inspect,
+    message_row,
+    message_values,
+    version,
+)
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 # 2024-03-11 02:30 UTC, which is 2024-03-10 23:30 in São Paulo (a Sunday).
@@ -168,13 +177,47 @@ def test_updates_without_a_message_identity_give_no_row(update):
 
 
 def test_the_latest_edit_wins_over_the_original_and_a_redelivery():
-    original = {"edit_date": None, "update_kind": "message", "update_id": 10}
-    edit = {"edit_date": 1710200000, "update_kind": "edited_message", "update_id": 11}
-    later_edit = {**edit, "edit_date": 1710300000, "update_id": 12}
+    message = {"message_id": 4, "chat": CHAT, "date": LATE_EVENING, "text": "a"}
+    original = {"update_id": 10, "message": message}
+    edit = {"update_id": 11, "edited_message": {**message, "edit_date": 1710200000}}
+    later = {"update_id": 12, "edited_message": {**message, "edit_date": 1710300000}}
+    clock = LocalClock(SAO_PAULO)
 
     ranked = sorted(
-        [(later_edit, "c"), (original, "a"), (edit, "b")],
-        key=lambda pair: version(*pair),
+        [(later, "c"), (original, "a"), (edit, "b"), (original, "a2")],
+        key=lambda pair: version(message_values(pair[0], clock), pair[1]),
     )
 
-    assert [key for _, key in ranked] == ["a", "b", "c"]
+    assert [key for _, key in ranked] == ["a", "a2", "b", "c"]
+
+
+def test_the_columns_are_the_schemas_and_the_dict_row_matches_the_values():
+    from chalicelib.schema import SCHEMA, record_batch
+
+    update = {
+        "update_id": 9,
+        "message": {"message_id": 4, "chat": CHAT, "date": LATE_EVENING},
+    }
+    values = message_values(update, LocalClock(SAO_PAULO))
+
+    assert list(COLUMNS) == SCHEMA.names
+    assert record_batch([values]).to_pylist() == [message_row(update, SAO_PAULO)]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["America/Sao_Paulo", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"],
+)
+def test_the_clock_agrees_with_zoneinfo_every_quarter_hour_across_changes(zone):
+    tz = ZoneInfo(zone)
+    clock = LocalClock(tz)
+    # 2023 and 2024: summer time starts and ends, and Brazil's was abolished in 2019.
+    start = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())
+    for stamp in range(start, start + 2 * 366 * 86400, 15 * 60 + 7):
+        moment = datetime.fromtimestamp(stamp, tz)
+        expected = (
+            (moment.date() - date(1970, 1, 1)).days,
+            moment.hour,
+            moment.isoweekday(),
+        )
+        assert clock.local(stamp) == expected, stamp
