@@ -334,16 +334,10 @@ def _compact_original(spec: dict[str, Any]) -> tuple[int, int]:
     def write(path: Path) -> None:
         enriched.upload_file(prefix + path.name, path)
 
-    row = original.original_row
+    columns = original.original_columns
     if spec["kind"] == "original-wide":
-        from chalicelib.updates import message_row
-
-        zone = ZoneInfo(ZONE)
-
-        def row(update: dict[str, Any]) -> dict[str, Any] | None:
-            return message_row(update, zone)
-
-    rows = original.compact(keys, raw.get, write, row=row)
+        columns = original.wide_columns(ZoneInfo(ZONE))
+    rows = original.compact(keys, raw.get, write, columns=columns)
     return len(keys), rows
 
 

@@ -3,20 +3,21 @@
 Its webhook parsed each body, wrote it to a temporary file under a timestamped name and
 uploaded that with boto3's ``upload_file`` (or copied it into a folder). Its daily job
 read the day's objects one after the other, built a one-row table per message with
-inferred types, concatenated the tables one at a time and wrote the result under a new
-timestamped name. Its app module imported boto3 and pyarrow at module level and made
-its S3 client there, so this module does the same on purpose: a fresh process pays for
-them before its first update, as the original did.
+inferred types (``pa.Table.from_pydict`` over one-element lists gathered by walking
+the message's keys), concatenated the tables one at a time and wrote the result under
+a new timestamped name. Its app module imported boto3 and pyarrow at module level
+and made its S3 client there, so this module does the same on purpose: a fresh process
+pays for them before its first update, as the original did.
 
-Two changes let it run at all on a realistic day, and both only make it faster: it
-reads every object it is given (the original stopped at the first 1,000), and the
-concatenation promotes a null column to a typed one (the original failed the day when
-text and non-text messages mixed).
+Two changes let it run at all on a realistic day: it reads every object it is given
+(the original stopped at the first 1,000), and the concatenation promotes a null
+column to a typed one and lines up columns that came in another order (the original
+failed the day when text and non-text messages mixed).
 
 The original row had eight columns (the first eight of tglake's schema keep their
-names). The same algorithm fed tglake's thirty-column row (``row=`` a function such
-as ``chalicelib.updates.message_row``) produces what tglake produces, and is much
-slower: the cost of each concatenation grows with the columns as well as the rows.
+names). The same algorithm fed tglake's thirty-column row (``columns=`` a function
+such as ``wide_columns`` below) produces what tglake produces, and is much slower: the
+cost of each concatenation grows with the columns as well as the rows.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-Row = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+Columns = Callable[[dict[str, Any]], "dict[str, list[Any]] | None"]
 
 
 def connect(**options: Any) -> Any:
@@ -79,33 +81,52 @@ def store_update_folder(folder: Path, body: bytes) -> Path:
     return target
 
 
-def original_row(update: dict[str, Any]) -> dict[str, Any] | None:
-    """The original design's row: a message's eight columns, or None."""
+def original_columns(update: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """The original design's one-row table, as columns of one value each, or None.
+
+    It walked the message's keys and kept eight fields, named after where they
+    came from; a message without text got a ``text`` of ``[None]``.
+    """
     message = update.get("message") or update.get("edited_message")
     if not message:
         return None
-    sender = message.get("from", {})
-    chat = message.get("chat", {})
-    return {
-        "message_id": message.get("message_id"),
-        "user_id": sender.get("id"),
-        "user_is_bot": sender.get("is_bot"),
-        "user_first_name": sender.get("first_name"),
-        "chat_id": chat.get("id"),
-        "chat_type": chat.get("type"),
-        "text": message.get("text"),
-        "date": message.get("date"),
-    }
+    columns: dict[str, list[Any]] = {}
+    for name, value in message.items():
+        if name == "from":
+            for field, item in value.items():
+                if field in ("id", "is_bot", "first_name"):
+                    columns[f"user_{field}"] = [item]
+        elif name == "chat":
+            for field, item in value.items():
+                if field in ("id", "type"):
+                    columns[f"chat_{field}"] = [item]
+        elif name in ("message_id", "date", "text"):
+            columns[name] = [value]
+    columns.setdefault("text", [None])
+    return columns
 
 
-def message_table(bodies: Iterable[bytes], row: Row = original_row) -> pa.Table | None:
+def wide_columns(zone: ZoneInfo) -> Columns:
+    """The same one-row table with tglake's thirty columns (``message_row``)."""
+    from chalicelib.updates import message_row
+
+    def columns(update: dict[str, Any]) -> dict[str, list[Any]] | None:
+        row = message_row(update, zone)
+        return None if row is None else {name: [value] for name, value in row.items()}
+
+    return columns
+
+
+def message_table(
+    bodies: Iterable[bytes], columns: Columns = original_columns
+) -> pa.Table | None:
     """One-row table per message, inferred types, concatenated one at a time."""
     table = None
     for body in bodies:
-        values = row(json.loads(body))
+        values = columns(json.loads(body))
         if values is None:
             continue
-        one = pa.Table.from_pylist([values])
+        one = pa.Table.from_pydict(values)
         if table is None:
             table = one
         else:
@@ -118,10 +139,10 @@ def compact(
     read: Callable[[str], bytes],
     write: Callable[[Path], None],
     *,
-    row: Row = original_row,
+    columns: Columns = original_columns,
 ) -> int:
     """Read ``keys`` one by one, build the table, write Parquet; returns its rows."""
-    table = message_table((read(key) for key in keys), row)
+    table = message_table((read(key) for key in keys), columns)
     if table is None:
         return 0
     with tempfile.TemporaryDirectory(prefix="original-") as folder:

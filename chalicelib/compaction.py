@@ -142,7 +142,7 @@ class Compactor:
                 "kept as it is"
             )
         started = time.perf_counter()
-        with self.lease(day):
+        with self.lease(day), _collector_paused():
             result = self._compact(day, progress)
         result = replace(result, seconds=time.perf_counter() - started)
         if result.objects:
@@ -157,37 +157,47 @@ class Compactor:
         return sorted(key for key in keys if key.endswith(layout.RAW_SUFFIX))
 
     def _compact(self, day: date, progress: Callable[[int], None] | None) -> DayResult:
-        keys = self.raw_keys(day)
-        if not keys:
-            return DayResult(day)
         with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
-            spill_path = Path(folder) / "rows.arrow"
-            index, counts, rows = self._spill(keys, spill_path, progress)
+            read = self._read_day(day, Path(folder) / "rows.arrow", progress)
+            objects, counts = read.objects, read.counts
+            if not objects:
+                return DayResult(day)
             if counts["vanished"]:
                 raise DayChanged(
                     f"{counts['vanished']} raw objects of {day} vanished while it "
                     "was compacted; its file is left as it was: run it again"
                 )
-            if not index:
+            if not read.positions:
                 self._remove_stale(day, keep=None)
-                return DayResult(day, len(keys), 0, counts["skipped"], counts["other"])
+                return DayResult(day, objects, 0, counts["skipped"], counts["other"])
             out_path = Path(folder) / layout.ENRICHED_FILE
-            order = sorted(index.values(), key=lambda entry: entry[2:])
-            rows.write([entry[1] for entry in order], out_path)
+            read.rows.write(read.positions, out_path)
             key = layout.enriched_key(day)
             self.enriched.upload_file(key, out_path)
             size = out_path.stat().st_size
         self._remove_stale(day, keep=key)
+        rows = len(read.positions)
         return DayResult(
             day,
-            objects=len(keys),
-            rows=len(index),
+            objects=objects,
+            rows=rows,
             skipped=counts["skipped"],
             other=counts["other"],
-            duplicates=counts["rows"] - len(index),
+            duplicates=counts["rows"] - rows,
             bytes=size,
             key=key,
         )
+
+    def _read_day(
+        self, day: date, path: Path, progress: Callable[[int], None] | None
+    ) -> _Day:
+        """Read every object of a day once and put the winners in the file's order."""
+        keys = self.raw_keys(day)
+        index, counts, rows = self._spill(keys, path, progress)
+        order = sorted(index.values(), key=lambda entry: entry[2:])
+        # Only the positions outlive this call: the memory of the keys and the
+        # index goes to writing the file.
+        return _Day(len(keys), counts, [entry[1] for entry in order], rows)
 
     def _spill(
         self, keys: list[str], path: Path, progress: Callable[[int], None] | None
@@ -196,7 +206,7 @@ class Compactor:
         index: Index = {}
         counts = {"rows": 0, "skipped": 0, "other": 0, "vanished": 0}
         clock = LocalClock(self.settings.zone)
-        with _collector_paused(), _Rows(path) as rows:
+        with _Rows(path) as rows:
             for batch in self._read(keys, progress):
                 rows.extend(self._rows(batch, clock, counts, index))
         return index, counts, rows
@@ -373,6 +383,16 @@ def parquet_writer(path: Path) -> Any:
     return pq.ParquetWriter(str(path), SCHEMA, compression="zstd", version="2.6")
 
 
+@dataclass(frozen=True)
+class _Day:
+    """A day read and deduplicated: what writing its file needs."""
+
+    objects: int
+    counts: dict[str, int]
+    positions: list[int]  # the winners' rows, in the file's order
+    rows: _Rows
+
+
 class _Rows:
     """Every row of a day in read order: in memory up to ``SPILL_ROWS`` rows, and
     beyond that spilled to an Arrow file, so memory holds a bounded part of the day.
@@ -460,11 +480,13 @@ def _decode(body: bytes) -> Any:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a day is parsed.
+    """Pause Python's cyclic garbage collector while a day is compacted.
 
-    Parsing allocates a few small dicts per update and none of them form cycles, so
-    reference counting frees them all; the collector would only walk the growing
-    dedup index again and again (about 15% of a day's time, measured).
+    Parsing, sorting and building the columns allocate small objects by the
+    hundred thousand and none of them form cycles, so reference counting frees them
+    all; the collector would only walk the growing dedup index and rows again and
+    again (about 15% of a day's time while parsing, and as much again after it,
+    measured).
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -176,9 +176,9 @@ class LocalStore:
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         """Objects whose key starts with ``prefix``, in S3's (lexicographic) order."""
-        for key, entry in self._entries(prefix):
+        for key in self.keys(prefix):
             try:
-                stat = entry.stat()
+                stat = os.stat(self._file(key))
             except FileNotFoundError:
                 continue  # deleted since the folder was read
             modified = datetime.fromtimestamp(stat.st_mtime, UTC)
@@ -186,12 +186,8 @@ class LocalStore:
 
     def keys(self, prefix: str) -> Iterator[str]:
         """The keys alone, in the same order; no ``stat`` per file."""
-        for key, _ in self._entries(prefix):
-            yield key
-
-    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         folder = prefix.rpartition("/")[0]
-        base = self._path(folder) if folder else self.root
+        base = self._file(folder) if folder else self.location
         start = f"{folder}/" if folder else ""
         if self.root.exists() and not self.root.is_dir():
             # Listing a file would find nothing, and "empty" is the wrong answer.
@@ -203,27 +199,28 @@ class LocalStore:
                 f"cannot list: {error.strerror}", location=self.location, key=prefix
             ) from error
 
-    def _walk(
-        self, folder: Path, start: str, prefix: str
-    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
-        # os.scandir reads each folder once; sorting a folder's entries with a "/"
+    def _walk(self, folder: str, start: str, prefix: str) -> Iterator[str]:
+        # os.scandir reads each folder once; sorting a folder's names with a "/"
         # after sub-folder names yields keys in the same order as whole-key sorting.
         try:
             with os.scandir(folder) as found:
-                entries = [
-                    (entry.name + "/" if entry.is_dir() else entry.name, entry)
+                names = [
+                    entry.name + "/" if entry.is_dir() else entry.name
                     for entry in found
                     if not entry.name.startswith(TEMP_PREFIX)
                 ]
         except (FileNotFoundError, NotADirectoryError):
             return
-        for name, entry in sorted(entries, key=lambda pair: pair[0]):
+        names.sort()
+        # Below the prefix every key matches: a day's folder skips the checks.
+        inside = start.startswith(prefix)
+        for name in names:
             key = start + name
             if name.endswith("/"):
-                if key.startswith(prefix) or prefix.startswith(key):
-                    yield from self._walk(Path(entry.path), key, prefix)
-            elif key.startswith(prefix):
-                yield key, entry
+                if inside or key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._walk(os.path.join(folder, name), key, prefix)
+            elif inside or key.startswith(prefix):
+                yield key
 
     def delete(self, keys: Iterable[str]) -> None:
         for key in keys:
