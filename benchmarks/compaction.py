@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.sizes, args.baseline_sizes = [1_000, 10_000], [1_000]
+        args.baseline_repeat = 1
         args.wide_baseline_sizes = [1_000]
         args.s3_sizes, args.threads = [1_000], [1, 16]
     common.use_fake_aws()
@@ -121,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         default=5,
         help="fresh runs of each tglake folder case (the median is shown)",
     )
+    parser.add_argument(
+        "--baseline-repeat",
+        type=int,
+        default=3,
+        help="fresh runs of each baseline case (the median is shown)",
+    )
     parser.add_argument("--skip-s3", action="store_true", help="folder cases only")
     parser.add_argument("--quick", action="store_true", help="a run of about a minute")
     parser.add_argument(
@@ -170,7 +177,7 @@ def folder_cases(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
                 "threads": common_threads(),
                 "profile": args.profile and kind == "tglake",
             }
-            repeats = args.repeat if kind == "tglake" else 1
+            repeats = args.repeat if kind == "tglake" else args.baseline_repeat
             runs = [fresh_process(spec) for _ in range(repeats)]
             results.append({"size": size, **middle(runs)})
     return results

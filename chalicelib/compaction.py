@@ -142,7 +142,12 @@ class Compactor:
                 "kept as it is"
             )
         started = time.perf_counter()
-        with self.lease(day), _collector_paused():
+        # boto3 makes reference cycles (3 per get_object, measured), which only the
+        # cyclic collector frees: a day read from S3 keeps it running.
+        collector = (
+            contextlib.nullcontext() if self.raw.parallel_reads else _collector_paused()
+        )
+        with self.lease(day), collector:
             result = self._compact(day, progress)
         result = replace(result, seconds=time.perf_counter() - started)
         if result.objects:
@@ -480,7 +485,7 @@ def _decode(body: bytes) -> Any:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a day is compacted.
+    """Pause Python's cyclic garbage collector while a day is compacted from a folder.
 
     Parsing, sorting and building the columns allocate small objects by the
     hundred thousand and none of them form cycles, so reference counting frees them

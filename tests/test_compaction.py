@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -290,6 +291,45 @@ def test_a_day_whose_objects_vanish_while_read_keeps_its_file(lake):
 
     assert day_files(lake) == before
     assert len(read_day(lake)) == 2
+
+
+class CollectorWatchingStore(LocalStore):
+    """A raw folder that notes whether the cyclic garbage collector runs at each
+    read; ``parallel_reads`` stands for S3."""
+
+    def __init__(self, root: Path, *, parallel_reads: bool) -> None:
+        super().__init__(root)
+        self.parallel_reads = parallel_reads
+        self.collector_on: list[bool] = []
+
+    def get(self, key: str) -> bytes:
+        self.collector_on.append(gc.isenabled())
+        return super().get(key)
+
+
+@pytest.mark.parametrize(("parallel_reads", "running"), [(False, False), (True, True)])
+def test_only_a_day_read_from_a_folder_pauses_the_garbage_collector(
+    lake, parallel_reads, running
+):
+    # boto3 leaves reference cycles behind each request: reading S3 with the
+    # collector paused would hold them all until the day is done.
+    ingest(lake, message(1, 1, text="a"), message(2, 2, text="b"))
+    raw = CollectorWatchingStore(Path(lake.raw), parallel_reads=parallel_reads)
+
+    compactor(lake, raw=raw).compact_day(DAY)
+
+    assert raw.collector_on == [running, running]
+    assert gc.isenabled()
+
+
+def test_a_failed_compaction_leaves_the_garbage_collector_running(lake):
+    keys = ingest(lake, message(1, 1, text="a"))
+    raw = VanishingStore(Path(lake.raw), gone=keys[0])
+
+    with pytest.raises(DayChanged):
+        compactor(lake, raw=raw).compact_day(DAY)
+
+    assert gc.isenabled()
 
 
 class CrashingStore(LocalStore):
