@@ -471,9 +471,12 @@ def _decode(body: bytes) -> Any:
     """The JSON value of a raw object, or None; orjson first, for speed.
 
     orjson refuses what only Python's ``json`` reads (a byte order mark, NaN, lone
-    surrogates, very deep nesting); those bodies take ``updates.decode``. It reads a
-    number beyond 64 bits as a float where ``json`` gives an int; the row rules
-    take neither as an id, so the rows are the same.
+    surrogates, numbers of thousands of digits, nesting past 1,023 levels); those
+    bodies take ``updates.decode``. It reads a number beyond 64 bits as a float where
+    ``json`` gives an int; the row rules take neither as an id, so the rows are the
+    same. It also reads nesting of about 1,000 to 1,023 levels, which ``json`` may
+    refuse (its limit is the interpreter's stack): such a raw object, which the
+    webhook quarantines and so never stores, becomes a row instead of a skip.
     """
     import orjson
 
