@@ -2,12 +2,14 @@
 
 The rules:
 
-- Every raw object of the day is listed (paginated) and read by a bounded pool of
-  threads sharing one client.
+- Every raw object right in the day's folder is listed (paginated) and read: by a
+  bounded pool of threads sharing one client from S3, in line from a folder.
 - An update that carries a message (``message``, ``edited_message``, ``channel_post``,
   ``edited_channel_post``) becomes a row; any other update stays in the raw layer and
-  is counted as ``other``. An object that is not JSON or not an update is skipped,
-  counted and logged with its key; the rest of the day is still compacted.
+  is counted as ``other``. An object that is not JSON, not an update, or a message
+  without a usable ``message_id`` or chat id is skipped, counted and logged with its
+  key; the rest of the day is still compacted. A day of which not one object could
+  be read keeps its file.
 - One row per ``(chat_id, message_id)``. The winner is the latest ``edit_date``, then
   an edit over the original, then the higher ``update_id``, then the raw key, so an
   edit replaces the text and a redelivery counts once.
@@ -17,8 +19,8 @@ The rules:
   a day with more rows spills them to a temporary Arrow file as they are read and
   takes the winners from it in row groups; a smaller day is written from memory.
 - The file has a fixed name and replaces the old one in one write (S3 PUT, or a
-  rename in a folder); any other file in the day's folder (from an older design) is
-  removed only after that, so a crash never leaves a day without its file.
+  rename in a folder); any other Parquet file in the day's folder (from an older
+  design) is removed only after that, so a crash never leaves a day without its file.
 - A day with no raw objects writes nothing and keeps any file it has (an empty
   listing is more often a wrong ``TGLAKE_RAW`` than an erased day). A day whose
   objects hold no message loses its stale file.
@@ -57,6 +59,7 @@ from chalicelib.errors import ObjectNotFound, TglakeError
 from chalicelib.storage import Store
 from chalicelib.updates import (
     COLUMNS,
+    MESSAGE_KINDS,
     LocalClock,
     decode,
     inspect,
@@ -74,6 +77,9 @@ LEASE_SECONDS = 15 * 60
 # Another machine's clock may run ahead of ours by this much.
 LEASE_CLOCK_SLACK = 5 * 60
 OWNER_PATTERN = re.compile(r"[0-9a-f]{1,64}")
+# What reading a damaged lease raises: not JSON, too deep, missing or odd fields, or
+# a number of hundreds of digits.
+UNREADABLE = (ValueError, KeyError, TypeError, RecursionError, OverflowError)
 MESSAGE_ID, CHAT_ID, DATE = (
     COLUMNS.index(name) for name in ("message_id", "chat_id", "date")
 )
@@ -83,15 +89,19 @@ MESSAGE_ID, CHAT_ID, DATE = (
 Index = dict[tuple[int, int], tuple[Any, ...]]
 
 
-class DayLocked(TglakeError):
+class DayNotCompacted(TglakeError):
+    """This day cannot be compacted now; other days can."""
+
+
+class DayLocked(DayNotCompacted):
     """Another compaction of the same day holds its lease."""
 
 
-class DayExpired(TglakeError):
+class DayExpired(DayNotCompacted):
     """The day is past the raw retention: compacting it from raw would drop rows."""
 
 
-class DayChanged(TglakeError):
+class DayChanged(DayNotCompacted):
     """Raw objects of the day vanished while it was read (a purge or an erasure ran
     meanwhile); its file is left as it was, and the next run sees a settled day."""
 
@@ -157,9 +167,14 @@ class Compactor:
         return result
 
     def raw_keys(self, day: date) -> list[str]:
-        """Every raw object key of a day, in a stable order."""
-        keys = self.raw.keys(layout.day_prefix(day))
-        return sorted(key for key in keys if key.endswith(layout.RAW_SUFFIX))
+        """Every raw object key of a day, in a stable order: the objects right in
+        the day's folder, as the raw table in Athena reads them."""
+        prefix = layout.day_prefix(day)
+        return sorted(
+            key
+            for key in self.raw.keys(prefix)
+            if key.endswith(layout.RAW_SUFFIX) and "/" not in key[len(prefix) :]
+        )
 
     def _compact(self, day: date, progress: Callable[[int], None] | None) -> DayResult:
         with tempfile.TemporaryDirectory(prefix="tglake-") as folder:
@@ -173,7 +188,12 @@ class Compactor:
                     "was compacted; its file is left as it was: run it again"
                 )
             if not read.positions:
-                self._remove_stale(day, keep=None)
+                if counts["skipped"]:
+                    # Not one message could be read: a sign of damage, not of a day
+                    # without messages.
+                    log.warning("kept the enriched file day=%s reason=unreadable", day)
+                else:
+                    self._remove_stale(day, keep=None)
                 return DayResult(day, objects, 0, counts["skipped"], counts["other"])
             out_path = Path(folder) / layout.ENRICHED_FILE
             read.rows.write(read.positions, out_path)
@@ -275,14 +295,15 @@ class Compactor:
         for key, body in chunk:
             if body is None:
                 counts["vanished"] += 1
-                log.warning("raw object vanished while read key=%s", key)
+                log.warning("raw object vanished while read key=%r", key)
                 continue
             update = _decode(body)
             row = message_values(update, clock)
             if row is None:
-                if inspect(update) is None:
+                reason = _unusable(update)
+                if reason:
                     counts["skipped"] += 1
-                    log.warning("skipped raw object key=%s reason=not_an_update", key)
+                    log.warning("skipped raw object key=%r reason=%s", key, reason)
                 else:
                     counts["other"] += 1
                 continue
@@ -297,7 +318,11 @@ class Compactor:
 
     def _remove_stale(self, day: date, *, keep: str | None) -> None:
         prefix = layout.day_prefix(day)
-        stale = [item.key for item in self.enriched.list(prefix) if item.key != keep]
+        stale = [
+            key
+            for key in self.enriched.keys(prefix)
+            if key != keep and layout.is_enriched_file(key)
+        ]
         if stale:
             self.enriched.delete(stale)
             log.info("removed stale enriched files day=%s count=%d", day, len(stale))
@@ -361,7 +386,7 @@ class _Lease:
         try:
             held = json.loads(body)
             owner, expires = held["owner"], float(held["expires"])
-        except (ValueError, KeyError, TypeError):
+        except UNREADABLE:
             return layout.digest(body), 0.0
         if not isinstance(owner, str) or not OWNER_PATTERN.fullmatch(owner):
             return layout.digest(body), 0.0
@@ -375,7 +400,7 @@ def _expiry(store: Store, key: str) -> float:
     """When a lease-like object expires; 0 when it is gone or unreadable."""
     try:
         return float(json.loads(store.get(key))["expires"])
-    except (ObjectNotFound, ValueError, KeyError, TypeError):
+    except (ObjectNotFound, *UNREADABLE):
         return 0.0
 
 
@@ -467,6 +492,19 @@ class _Rows:
                 yield table.take(pa.array(part, pa.int64()))
 
 
+def _unusable(update: Any) -> str | None:
+    """Why a raw object that gave no row is skipped, or None for an update that
+    simply carries no message (a reaction, a member change, a callback query)."""
+    info = inspect(update)
+    if info is None:
+        return "not_an_update"
+    if info.kind in MESSAGE_KINDS:
+        # A message without a usable message_id or chat id (a string, a float, a
+        # number beyond 64 bits) cannot be keyed, so it cannot become a row.
+        return "unkeyed_message"
+    return None
+
+
 def _decode(body: bytes) -> Any:
     """The JSON value of a raw object, or None; orjson first, for speed.
 
@@ -520,7 +558,7 @@ def dirty_markers(enriched: Store) -> dict[date, list[str]]:
     for item in enriched.list(layout.DIRTY_PREFIX):
         day = layout.dirty_day(item.key)
         if day is None:
-            log.warning("ignored malformed dirty marker key=%s", item.key)
+            log.warning("ignored malformed dirty marker key=%r", item.key)
             continue
         markers.setdefault(day, []).append(item.key)
     return dict(sorted(markers.items()))

@@ -76,8 +76,18 @@ class Settings:
             ),
             bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
         )
+        settings.check_layers()
         settings.check_deployable()
         return settings
+
+    def check_layers(self) -> None:
+        """Refuse one location for both layers: compaction would take raw objects
+        for stale enriched files."""
+        if _location(self.raw) == _location(self.enriched):
+            raise ConfigError(
+                f"TGLAKE_RAW and TGLAKE_ENRICHED are the same place ({self.raw}); "
+                "give each layer its own folder or S3 prefix"
+            )
 
     def check_deployable(self) -> None:
         """Refuse the settings a deployed stage must never run with."""
@@ -166,11 +176,20 @@ def _secrets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return parse_secrets(env.get(name, ""), name=name)
 
 
+def _location(value: str) -> str:
+    """A layer's location in one spelling: ``s3://b/p/`` as ``s3://b/p``, a folder
+    as its absolute path."""
+    if value.startswith("s3://"):
+        return value.rstrip("/")
+    return os.path.realpath(value)
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = _text(env, "TGLAKE_TIMEZONE", Settings.timezone)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of the zone database ("Etc"), or too long.
         raise ConfigError(
             f"TGLAKE_TIMEZONE must be an IANA time zone name, not {name!r}"
         ) from None

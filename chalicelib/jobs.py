@@ -95,7 +95,7 @@ def note_raw_object(settings: Settings, key: str, now: datetime | None = None) -
     if not is_late(day, settings, now):
         return False
     if raw_is_expired(day, settings, now):
-        log.warning("late object past the raw retention day=%s key=%s", day, key)
+        log.warning("late object past the raw retention day=%s key=%r", day, key)
         return False
     mark_dirty(runtime.store(settings.enriched), day, layout.digest(key.encode()))
     log.info("marked dirty day=%s", day)

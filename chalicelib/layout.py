@@ -31,6 +31,7 @@ RAW_PREFIX = "telegram/"
 RAW_SUFFIX = ".json"
 PARTITION = "context_date"
 ENRICHED_FILE = "messages.parquet"
+ENRICHED_SUFFIX = ".parquet"
 QUARANTINE_PREFIX = "quarantine/"
 ALLOWED_CHATS_PREFIX = "state/allowed-chats/"
 DIRTY_PREFIX = "state/dirty/"
@@ -105,6 +106,11 @@ def quarantine_key(day: date, bot_id: str, body: bytes) -> str:
 def enriched_key(day: date) -> str:
     """The one Parquet file of a compacted day."""
     return f"{day_prefix(day)}{ENRICHED_FILE}"
+
+
+def is_enriched_file(key: str) -> bool:
+    """Whether a key names a day's Parquet file (this design's or an older one's)."""
+    return key.endswith(ENRICHED_SUFFIX) and day_of_key(key) is not None
 
 
 def allowed_chat_key(chat_id: int) -> str:

@@ -28,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import jobs, layout, runtime
 from chalicelib.compaction import (
     ROW_GROUP,
     Compactor,
     DayLocked,
+    DayNotCompacted,
     DayResult,
     is_expired,
     lake_today,
@@ -59,6 +60,10 @@ class MaintenanceIncomplete(TglakeError):
 
 class SchemaMismatch(TglakeError):
     """An enriched file holds a column that cannot be cast to its declared type."""
+
+
+class EnrichedUnreadable(TglakeError):
+    """An enriched file is not Parquet that pyarrow can read."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def compact_all(
     fingerprint = schema_fingerprint()
     if not resume:
         _clear_markers(enriched)
-    results, locked = [], []
+    results, locked, failed = [], [], []
     for planned in plan_all(settings, resume=resume):
         try:
             if planned.source == FROM_RAW:
@@ -121,6 +126,11 @@ def compact_all(
             log.warning("compact-all skipped day=%s reason=locked", planned.day)
             locked.append(planned.day)
             continue
+        except (DayNotCompacted, SchemaMismatch, EnrichedUnreadable) as error:
+            # This day's trouble: the run goes on with the others.
+            log.error("compact-all failed day=%s error=%s", planned.day, error)
+            failed.append(planned.day)
+            continue
         marker = {"source": planned.source, "rows": result.rows}
         enriched.put(
             layout.compact_all_key(fingerprint, planned.day),
@@ -130,14 +140,21 @@ def compact_all(
         results.append(result)
         if progress:
             progress(result)
-    if locked:
-        days = ", ".join(day.isoformat() for day in locked)
-        raise MaintenanceIncomplete(
-            f"{len(locked)} days were being compacted by another run ({days}); "
-            "run the command again to finish them"
-        )
+    if locked or failed:
+        raise MaintenanceIncomplete(_unfinished(locked, failed))
     _clear_markers(enriched)
     return results
+
+
+def _unfinished(locked: list[date], failed: list[date]) -> str:
+    parts = []
+    if locked:
+        days = ", ".join(day.isoformat() for day in locked)
+        parts.append(f"{len(locked)} days were being compacted by another run ({days})")
+    if failed:
+        days = ", ".join(day.isoformat() for day in failed)
+        parts.append(f"{len(failed)} days failed ({days}; the log says why)")
+    return "; ".join(parts) + "; run the command again to finish them"
 
 
 def rewrite_day(worker: Compactor, day: date) -> DayResult:
@@ -154,19 +171,27 @@ def rewrite_day(worker: Compactor, day: date) -> DayResult:
 
 def read_day(store: Store, key: str, folder: Path) -> pa.Table:
     """Read one enriched file as it is, whatever schema it was written with."""
-    import pyarrow.parquet as pq
 
     path = folder / "current.parquet"
     store.download_file(key, path)
-    return pq.read_table(str(path))
+    return _read_parquet(str(path), key)
 
 
-def read_bytes(data: bytes) -> pa.Table:
+def read_bytes(data: bytes, key: str) -> pa.Table:
     """Read an enriched file held in memory (an S3 object version)."""
+    import pyarrow as pa
+
+    return _read_parquet(pa.BufferReader(data), key)
+
+
+def _read_parquet(source: Any, key: str) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(data))
+    try:
+        return pq.read_table(source)
+    except (pa.ArrowException, OSError):
+        raise EnrichedUnreadable(f"{key} cannot be read as Parquet") from None
 
 
 def conform(table: pa.Table, *, day: date | None = None) -> pa.Table:
@@ -183,10 +208,11 @@ def conform(table: pa.Table, *, day: date | None = None) -> pa.Table:
         column = table.column(field.name)
         try:
             columns.append(column.cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Arrow's reason names the value that failed, which may be a name.
             raise SchemaMismatch(
                 f"column {field.name} of day {day} is {column.type} and cannot "
-                f"become {field.type}: {error}"
+                f"become {field.type}"
             ) from None
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
@@ -216,7 +242,7 @@ def _finished(enriched: Store) -> set[date]:
         try:
             days.add(date.fromisoformat(item.key[len(prefix) :]))
         except ValueError:
-            log.warning("ignored malformed compact-all marker key=%s", item.key)
+            log.warning("ignored malformed compact-all marker key=%r", item.key)
     return days
 
 

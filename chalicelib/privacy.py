@@ -515,7 +515,7 @@ def _judge_raw(
         except RecursionError:
             # Nested deeper than Python recurses: no update is; counted like non-JSON.
             plan.unreadable += 1
-            log.warning("could not inspect raw object key=%s reason=too_deep", key)
+            log.warning("could not inspect raw object key=%r reason=too_deep", key)
             continue
         if redacted == update:
             continue
@@ -541,7 +541,7 @@ def _judge_enriched(
     for version in versions:
         if version.is_marker:
             continue
-        table = conform(read_bytes(read_version(store, key, version)))
+        table = conform(read_bytes(read_version(store, key, version), key))
         _, dropped, nulled = filter_rows(table, subjects, messages)
         if not dropped and not nulled:
             continue

@@ -204,11 +204,7 @@ class LocalStore:
         # after sub-folder names yields keys in the same order as whole-key sorting.
         try:
             with os.scandir(folder) as found:
-                names = [
-                    entry.name + "/" if entry.is_dir() else entry.name
-                    for entry in found
-                    if not entry.name.startswith(TEMP_PREFIX)
-                ]
+                names = [name for entry in found if (name := _key_part(entry))]
         except (FileNotFoundError, NotADirectoryError):
             return
         names.sort()
@@ -252,6 +248,21 @@ class LocalStore:
             ) from error
 
 
+def _key_part(entry: os.DirEntry[str]) -> str | None:
+    """A folder entry's part of a key (a sub-folder's ends with "/"), or None.
+
+    Only regular files are objects: a FIFO would block a read forever and a device
+    never ends. A link to a folder is not followed: it could loop, or bring another
+    day's objects into this one. Temporary files of unfinished writes are not
+    objects yet.
+    """
+    if entry.name.startswith(TEMP_PREFIX):
+        return None
+    if entry.is_dir(follow_symlinks=False):
+        return entry.name + "/"
+    return entry.name if entry.is_file() else None
+
+
 class S3Store:
     """Objects under a prefix of an S3 bucket."""
 
@@ -273,6 +284,7 @@ class S3Store:
             if self._client is None:
                 import boto3
                 from botocore.config import Config
+                from botocore.exceptions import BotoCoreError
 
                 # Three calls in all, AWS's default: botocore's "max_attempts"
                 # counts retries, and 5 meant six calls and up to 31 s of back-off
@@ -283,7 +295,13 @@ class S3Store:
                     connect_timeout=5,
                     read_timeout=20,
                 )
-                self._client = boto3.client("s3", config=config)
+                try:
+                    self._client = boto3.client("s3", config=config)
+                except (BotoCoreError, ValueError) as error:
+                    # A malformed region or endpoint in the environment.
+                    raise StorageError(
+                        f"cannot use S3: {error}", location=self.location
+                    ) from None
             return self._client
 
     def _error(self, verb: str, key: str | None, error: Exception) -> StorageError:

@@ -195,7 +195,8 @@ def test_compaction_skips_and_counts_broken_objects_and_writes_the_rest(folder_l
 
     table = pq.read_table(Path(folder_lake.enriched) / layout.enriched_key(DAY))
     rows = {row["message_id"]: row for row in table.to_pylist()}
-    assert (result.objects, result.rows, result.skipped, result.other) == (13, 6, 4, 3)
+    # Four bodies are no update, three are messages without a usable id: all skipped.
+    assert (result.objects, result.rows, result.skipped, result.other) == (13, 6, 7, 0)
     assert sorted(rows) == [8, 9, 10, 11, 12, 13]
     assert rows[8]["text"].encode("utf-8")
     assert rows[9]["text"] == "a\x00b" and rows[10]["text"] == big
@@ -209,6 +210,8 @@ def test_compaction_skips_and_counts_broken_objects_and_writes_the_rest(folder_l
         ("a NaN expiry", '{"owner": "abc", "expires": NaN}'),
         ("an expiry a day away", None),
         ("an owner that is not one of ours", '{"owner": 5, "expires": 1e18}'),
+        ("an expiry of 400 digits", '{"owner": "abc", "expires": 1%s}' % ("0" * 400)),
+        ("nesting too deep to read", "[" * 100_000 + "]" * 100_000),
     ],
 )
 def test_a_lease_no_run_could_have_written_is_taken_over(folder_lake, case, lease):
@@ -221,6 +224,21 @@ def test_a_lease_no_run_could_have_written_is_taken_over(folder_lake, case, leas
 
     assert result.day == DAY, case
     assert not enriched.exists(layout.lock_key(DAY))
+
+
+def test_a_takeover_marker_of_400_digits_counts_as_expired(folder_lake):
+    enriched = open_store(folder_lake.enriched)
+    enriched.put(layout.lock_key(DAY), b'{"owner": "ab", "expires": 1}')
+    marker = '{"owner": "cd", "expires": 1%s}' % ("0" * 400)
+    enriched.put(layout.takeover_key(DAY, "ab"), marker.encode())
+    worker = Compactor(folder_lake, open_store(folder_lake.raw), enriched)
+
+    with pytest.raises(DayLocked, match="taking over"):
+        worker.compact_day(DAY)
+    result = worker.compact_day(DAY)
+
+    assert result.day == DAY
+    assert not enriched.exists(layout.takeover_key(DAY, "ab"))
 
 
 def test_a_live_lease_still_keeps_a_second_run_out(folder_lake):
@@ -367,6 +385,46 @@ def test_a_raw_location_that_is_a_file_is_an_error_not_an_empty_lake(
 
     assert result.exit_code == 1, case
     assert expected in error_line(result)
+
+
+def test_one_folder_for_both_layers_is_refused_before_anything_is_deleted(tmp_path):
+    raw = tmp_path / "lake"
+    settings = Settings(raw=str(raw), enriched=str(tmp_path / "other"))
+    Ingestor(settings, open_store(settings.raw)).ingest(
+        json.dumps(message(1, 1)).encode()
+    )
+    before = sorted(path.name for path in raw.rglob("*.json"))
+    env = {"TGLAKE_RAW": str(raw), "TGLAKE_ENRICHED": f"{tmp_path}/./lake/"}
+
+    result = invoke("compact", "--date", DAY.isoformat(), env=env)
+
+    assert result.exit_code == 1
+    assert "TGLAKE_RAW and TGLAKE_ENRICHED are the same place" in error_line(result)
+    assert sorted(path.name for path in raw.rglob("*.json")) == before
+
+
+@pytest.mark.parametrize("zone", ["Etc", "America", "A" * 300])
+def test_a_time_zone_that_names_no_zone_file_is_one_line(tmp_path, zone):
+    env = {"TGLAKE_RAW": str(tmp_path / "raw"), "TGLAKE_TIMEZONE": zone}
+
+    result = invoke("compact", "--date", DAY.isoformat(), env=env)
+
+    assert result.exit_code == 1
+    assert "TGLAKE_TIMEZONE must be an IANA time zone name" in error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("AWS_DEFAULT_REGION", "bad region!"), ("AWS_ENDPOINT_URL", "not a url")],
+)
+def test_a_malformed_aws_setting_is_one_line(tmp_path, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    env = {"TGLAKE_RAW": "s3://tglake-raw", "TGLAKE_ENRICHED": str(tmp_path)}
+
+    result = invoke("compact", "--date", DAY.isoformat(), env=env)
+
+    assert result.exit_code == 1
+    assert "cannot use S3" in error_line(result)
 
 
 def test_a_demo_folder_that_cannot_be_created_is_one_line(tmp_path):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import demo, ingest, storage
+from chalicelib import demo, ingest, layout, storage
 from chalicelib.cli import main
 from chalicelib.config import Settings
 
@@ -77,6 +79,25 @@ def test_compact_prints_one_summary_line_per_day(folder_lake):
     assert lines[0].startswith("2026-03-04 objects=0 rows=0")
     assert lines[1].startswith("2026-03-05 objects=3 rows=2 skipped=0")
     assert "duplicates=1" in lines[1]
+
+
+def test_a_range_goes_on_past_a_locked_day_and_names_it(folder_lake):
+    seed_day(folder_lake)
+    locked = {"owner": "ab", "expires": time.time() + 600}
+    storage.open_store(folder_lake.enriched).put(
+        layout.lock_key(date(2026, 3, 4)), json.dumps(locked).encode()
+    )
+
+    result = CliRunner().invoke(
+        main, ["compact", "--from", "2026-03-04", "--to", "2026-03-05"]
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("2026-03-05 objects=3 rows=2")
+    assert "2026-03-04 not compacted: day 2026-03-04 is being compacted" in (
+        result.stderr
+    )
+    assert result.stderr.strip().endswith("Error: 1 of 2 days not compacted")
 
 
 @pytest.mark.parametrize(

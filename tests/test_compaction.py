@@ -137,8 +137,75 @@ def test_a_corrupt_object_is_skipped_counted_and_logged_with_its_key(lake, caplo
 
     assert (result.objects, result.rows, result.skipped) == (4, 1, 3)
     for key in broken:
-        assert f"key={key}" in caplog.text
+        assert f"key={key!r}" in caplog.text
     assert read_day(lake)["text"].to_pylist() == ["ok"]
+
+
+def test_a_day_of_which_no_object_can_be_read_keeps_its_file(lake, caplog):
+    keys = ingest(lake, message(1, 1, text="a"), message(2, 2, text="b"))
+    compactor(lake).compact_day(DAY)
+    for key in keys:
+        (Path(lake.raw) / key).write_bytes(b'{"update_id": 1, "mess')
+
+    result = compactor(lake).compact_day(DAY)
+
+    assert (result.objects, result.rows, result.skipped) == (2, 0, 2)
+    assert read_day(lake)["text"].to_pylist() == ["a", "b"]
+    assert f"kept the enriched file day={DAY} reason=unreadable" in caplog.text
+
+
+def test_a_message_without_a_usable_id_is_skipped_and_logged(lake, caplog):
+    raw = open_store(lake.raw)
+    unkeyed = f"{layout.day_prefix(DAY)}0-5-abcd.json"
+    body = json.loads(message(5, 5, text="the id is a string"))
+    body["message"]["message_id"] = "5"
+    raw.put(unkeyed, json.dumps(body).encode())
+    ingest(lake, message(6, 6, text="ok"))
+
+    result = compactor(lake).compact_day(DAY)
+
+    assert (result.rows, result.skipped, result.other) == (1, 1, 0)
+    assert f"key={unkeyed!r} reason=unkeyed_message" in caplog.text
+    assert "the id is a string" not in caplog.text
+
+
+def test_a_key_with_a_line_break_cannot_forge_a_log_line(lake, caplog):
+    raw = open_store(lake.raw)
+    raw.put(f"{layout.day_prefix(DAY)}x\nINFO forged.json", b"not json")
+
+    compactor(lake).compact_day(DAY)
+
+    assert not [line for line in caplog.text.splitlines() if line.startswith("INFO f")]
+    assert "\\nINFO forged.json" in caplog.text
+
+
+def test_only_objects_right_in_the_days_folder_are_read(lake):
+    ingest(lake, message(1, 1, text="this day"))
+    other = date(2024, 3, 9)
+    other_folder = Path(lake.raw) / layout.day_prefix(other)
+    other_folder.mkdir(parents=True)
+    (other_folder / "0-2-ab.json").write_bytes(message(2, 2, text="the day before"))
+    day_folder = Path(lake.raw) / layout.day_prefix(DAY)
+    (day_folder / "nested").mkdir()
+    (day_folder / "nested" / "0-3-ab.json").write_bytes(message(3, 3, text="nested"))
+    (day_folder / "previous").symlink_to(other_folder, target_is_directory=True)
+
+    result = compactor(lake).compact_day(DAY)
+
+    assert (result.objects, result.rows) == (1, 1)
+    assert read_day(lake)["text"].to_pylist() == ["this day"]
+
+
+def test_a_rerun_removes_only_parquet_files_from_the_days_folder(lake):
+    ingest(lake, message(1, 1, text="a"))
+    enriched = open_store(lake.enriched)
+    prefix = layout.day_prefix(DAY)
+    enriched.put(f"{prefix}20240311093000.parquet", b"an older design's file")
+    enriched.put(f"{prefix}notes.json", b"not ours to remove")
+
+    compactor(lake).compact_day(DAY)
+
+    assert day_files(lake) == [layout.enriched_key(DAY), f"{prefix}notes.json"]
 
 
 def test_an_edit_replaces_the_text_and_sets_edit_date(lake):

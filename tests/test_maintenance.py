@@ -151,14 +151,29 @@ def test_a_day_past_enriched_retention_is_left_for_purge(folder_lake, monkeypatc
     assert read_day(folder_lake, day).column_names == OLD_COLUMNS
 
 
-def test_a_column_that_cannot_be_cast_names_the_day(folder_lake):
-    day = date(2024, 3, 1)
-    path = Path(folder_lake.enriched) / layout.enriched_key(day)
+def test_days_that_cannot_be_rewritten_are_named_and_the_others_are_done(
+    folder_lake, caplog
+):
+    uncastable, corrupt, fine = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
+    path = Path(folder_lake.enriched) / layout.enriched_key(uncastable)
     path.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"user_id": pa.array(["not a number"])}), path)
+    pq.write_table(pa.table({"user_id": pa.array(["Ana Souza"])}), path)
+    path = Path(folder_lake.enriched) / layout.enriched_key(corrupt)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not parquet")
+    ingest_day(folder_lake, fine, count=2)
 
-    with pytest.raises(maintenance.SchemaMismatch, match="user_id of day 2024-03-01"):
+    with pytest.raises(
+        maintenance.MaintenanceIncomplete,
+        match=r"2 days failed \(2024-03-01, 2024-03-02;",
+    ):
         maintenance.compact_all(folder_lake)
+
+    assert "column user_id of day 2024-03-01 is string" in caplog.text
+    assert "cannot be read as Parquet" in caplog.text
+    assert "Ana Souza" not in caplog.text
+    assert read_day(folder_lake, fine).schema.remove_metadata() == SCHEMA
+    assert path.read_bytes() == b"not parquet"
 
 
 def test_compact_all_works_on_s3(s3_lake):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -125,6 +126,23 @@ def test_a_local_listing_skips_unfinished_temporary_files(tmp_path):
     (tmp_path / "day" / ".tmp-abandoned").write_bytes(b"partial")
 
     assert [item.key for item in store.list("day/")] == ["day/a.json"]
+
+
+def test_a_local_listing_holds_regular_files_only(tmp_path):
+    # A FIFO would block its read forever and /dev/zero never ends; a link to a
+    # folder could loop.
+    store = LocalStore(tmp_path)
+    store.put("day/a.json", b"1")
+    folder = tmp_path / "day"
+    os.mkfifo(folder / "fifo.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    (folder / "dangling.json").symlink_to(folder / "missing")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    (tmp_path / "elsewhere.json").write_bytes(b"2")
+    (folder / "linked.json").symlink_to(tmp_path / "elsewhere.json")
+
+    assert list(store.keys("")) == ["day/a.json", "day/linked.json", "elsewhere.json"]
+    assert store.get("day/linked.json") == b"2"
 
 
 def test_a_local_listing_of_many_files_is_complete_and_ordered(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,14 @@ def main(verbose: bool) -> None:
     logging.getLogger("chalicelib").setLevel(
         logging.INFO if verbose else logging.WARNING
     )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+
+
+def _stop(signum: int, frame: object) -> None:
+    # A `kill` or a timeout unwinds like Ctrl-C: leases are released and
+    # temporary files removed on the way out.
+    raise SystemExit(128 + signum)
 
 
 def load_settings() -> Settings:

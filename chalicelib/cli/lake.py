@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from chalicelib.cli.base import load_settings, main, warn_if_missing
+from chalicelib.cli.base import load_settings, main, one_line, warn_if_missing
 from chalicelib.compaction import DayResult
 
 DEMO_ROWS = 24
@@ -117,10 +117,19 @@ def compact(
     days = _days(day, first, last, yesterday, compaction.yesterday(settings))
     warn_if_missing(settings, "raw")
     worker = jobs.compactor(settings)
+    failed = []
     for current in days:
-        with tqdm(desc=str(current), unit="obj", leave=False) as bar:
-            result = worker.compact_day(current, progress=bar.update)
+        with tqdm(desc=str(current), unit="obj", leave=False, disable=None) as bar:
+            try:
+                result = worker.compact_day(current, progress=bar.update)
+            except compaction.DayNotCompacted as error:
+                # A problem of this day only: the range goes on.
+                failed.append(current)
+                click.echo(f"{current} not compacted: {one_line(str(error))}", err=True)
+                continue
         _echo_result(result)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(days)} days not compacted")
 
 
 def _echo_result(result: DayResult) -> None:
