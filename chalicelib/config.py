@@ -178,10 +178,10 @@ def _secrets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 def _location(value: str) -> str:
     """A layer's location in one spelling: ``s3://b/p/`` as ``s3://b/p``, a folder
-    as its absolute path."""
+    as its absolute path (read on every webhook request, so no file system calls)."""
     if value.startswith("s3://"):
         return value.rstrip("/")
-    return os.path.realpath(value)
+    return os.path.abspath(value)
 
 
 def _timezone(env: Mapping[str, str]) -> str:
