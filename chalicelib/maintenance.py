@@ -171,7 +171,6 @@ def rewrite_day(worker: Compactor, day: date) -> DayResult:
 
 def read_day(store: Store, key: str, folder: Path) -> pa.Table:
     """Read one enriched file as it is, whatever schema it was written with."""
-
     path = folder / "current.parquet"
     store.download_file(key, path)
     return _read_parquet(str(path), key)
