@@ -16,8 +16,8 @@ with tglake's thirty. They are measured on the folder only: on the moto server t
 server itself is the bottleneck (a few hundred requests per second), so there the
 table shows throughput against reader threads instead.
 
-    python -m benchmarks.compaction              # the full run (about 8 minutes)
-    python -m benchmarks.compaction --quick      # about a minute
+    python -m benchmarks.compaction              # the full run (about 14 minutes)
+    python -m benchmarks.compaction --quick      # under a minute
     python -m benchmarks.compaction --sizes 100000 --baseline-sizes "" \
         --wide-baseline-sizes "" --skip-s3
     python -m benchmarks.compaction --sizes 10000 --baseline-sizes "" \
@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fresh runs of each baseline case (the median is shown)",
     )
     parser.add_argument("--skip-s3", action="store_true", help="folder cases only")
-    parser.add_argument("--quick", action="store_true", help="a run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="a run of under a minute")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile tglake's cases (stderr)"
     )

@@ -90,7 +90,8 @@ def compact(
 ) -> None:
     """Compact raw days into one Parquet file each.
 
-    Prints one line per day: objects, rows, skipped, bytes and seconds.
+    Prints one line per day: objects, rows, skipped, other, duplicates, bytes and
+    seconds. A day another run is compacting is named and the range goes on.
     """
     from tqdm import tqdm
 
