@@ -321,7 +321,7 @@ class Compactor:
         stale = [
             key
             for key in self.enriched.keys(prefix)
-            if key != keep and layout.is_enriched_file(key)
+            if key != keep and key.endswith(layout.ENRICHED_SUFFIX)
         ]
         if stale:
             self.enriched.delete(stale)

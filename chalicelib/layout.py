@@ -108,11 +108,6 @@ def enriched_key(day: date) -> str:
     return f"{day_prefix(day)}{ENRICHED_FILE}"
 
 
-def is_enriched_file(key: str) -> bool:
-    """Whether a key names a day's Parquet file (this design's or an older one's)."""
-    return key.endswith(ENRICHED_SUFFIX) and day_of_key(key) is not None
-
-
 def allowed_chat_key(chat_id: int) -> str:
     """A marker that a chat joined the allowlist at run time (a migration)."""
     return f"{ALLOWED_CHATS_PREFIX}{chat_id}.json"
